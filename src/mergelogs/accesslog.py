@@ -1,0 +1,223 @@
+"""The Apache/nginx/lighttpd access-log formats: the one place that knows where fields sit.
+
+Design notes
+------------
+A merger's hot path needs three things from a line: the instant of ``%t``, where the client
+field is, and the request ``%r``. They are found at byte level, never by decoding:
+
+- ``%t`` is the first `` [`` followed by the 26-byte ``DD/Mon/YYYY:HH:MM:SS ±hhmm`` and ``]``.
+  Converting a stamp costs a regex and a date check, so each distinct stamp is converted
+  once and remembered (a busy log repeats the same stamp for a whole second).
+- The client is the first space-separated field, or the second when the first is a
+  ``%v:%p`` pair (vhost_combined). The pair is split at its *last* colon, and a first field
+  that is itself an IP address (bare IPv6 clients end in ``:digits`` too) is a client.
+- ``%r`` is the first quoted string after the stamp; ``\\"`` does not end it. Its escapes
+  (Apache ``\\"``, ``\\\\``, ``\\n``..., ``\\xhh``; nginx ``\\xHH``) are undone by :func:`unescape`.
+
+Everything else in a line is opaque bytes that a tool copies unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+COMMON = b'%h %l %u %t "%r" %>s %b'
+COMBINED = b'%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
+COMMON_DEBIAN = b'%h %l %u %t "%r" %>s %O'
+COMBINED_DEBIAN = b'%h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
+VHOST_COMBINED = b'%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
+NGINX_COMBINED = (
+    b'$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    b'"$http_referer" "$http_user_agent"'
+)
+"""The formats this module reads (as written in the servers' own configuration)."""
+
+STAMP_LEN = 26
+MONTHS = {
+    m.encode(): i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_MONTH_NAMES = {i: m for m, i in MONTHS.items()}
+_STAMP = re.compile(rb"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
+_C_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"v": b"\v"}
+_CACHE_MAX = 65536
+
+
+@dataclass(slots=True)
+class AccessLine:
+    """One log line as read, with where its fields are. Not frozen: built once per line on
+    the hot path, where a frozen dataclass's ``__init__`` costs twice as much."""
+
+    raw: bytes
+    """The line's bytes, terminator included."""
+    epoch: int | None
+    """The instant of ``%t`` in epoch seconds; None when the line has no usable stamp."""
+    client_start: int = 0
+    client_end: int = 0
+    stamp_start: int = -1
+    request: bytes | None = None
+    """``%r`` exactly as logged (still escaped), None when the line has none."""
+
+    @property
+    def client(self) -> bytes:
+        """The client field's bytes."""
+        return self.raw[self.client_start : self.client_end]
+
+    def with_client(self, client: bytes) -> bytes:
+        """The line with its client field replaced and every other byte kept."""
+        return self.raw[: self.client_start] + client + self.raw[self.client_end :]
+
+
+def stamp_epoch(stamp: bytes) -> int | None:
+    """Epoch seconds of a 26-byte ``%t`` stamp, or None if it is not a real instant.
+
+    Locale-proof (English month table) and strict: an impossible date such as 31/Feb,
+    a lowercase month or an hour of 24 is None rather than a silently normalised time.
+    """
+    match = _STAMP.fullmatch(stamp)
+    if match is None:
+        return None
+    day, mon, year, hh, mm, ss, sign, oh, om = match.groups()
+    month = MONTHS.get(mon)
+    hour, minute, second = int(hh), int(mm), int(ss)
+    if month is None or hour > 23 or minute > 59 or second > 60 or int(om) > 59:
+        return None
+    try:
+        days = dt.date(int(year), month, int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+    offset = (int(oh) * 3600 + int(om) * 60) * (-1 if sign == b"-" else 1)
+    return days * 86400 + hour * 3600 + minute * 60 + second - offset
+
+
+def format_stamp(epoch: int, offset_seconds: int = 0) -> bytes:
+    """The ``%t`` text (without brackets) of ``epoch`` at a fixed UTC offset."""
+    local = dt.datetime.fromtimestamp(epoch + offset_seconds, dt.UTC)
+    sign = b"-" if offset_seconds < 0 else b"+"
+    hours, minutes = divmod(abs(offset_seconds) // 60, 60)
+    return b"%02d/%s/%04d:%02d:%02d:%02d %s%02d%02d" % (
+        local.day,
+        _MONTH_NAMES[local.month],
+        local.year,
+        local.hour,
+        local.minute,
+        local.second,
+        sign,
+        hours,
+        minutes,
+    )
+
+
+def stamp_offset(stamp: bytes) -> int:
+    """The UTC offset in seconds written at the end of a valid stamp."""
+    seconds = int(stamp[22:24]) * 3600 + int(stamp[24:26]) * 60
+    return -seconds if stamp[21:22] == b"-" else seconds
+
+
+@lru_cache(maxsize=4096)
+def _is_vhost_port(field: bytes) -> bool:
+    """True for a ``%v:%p`` field such as ``www.example.com:443``, False for a client."""
+    host, sep, port = field.rpartition(b":")
+    if not sep or not host or not port.isdigit():
+        return False
+    try:
+        ipaddress.ip_address(field.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return True
+    return False
+
+
+def client_span(line: bytes) -> tuple[int, int]:
+    """Where the client field (``%h``) of a line is, skipping a leading ``%v:%p``."""
+    end = line.find(b" ")
+    if end < 0:
+        return 0, len(line.rstrip(b"\r\n"))
+    if b":" in line[:end] and _is_vhost_port(line[:end]):
+        start = end + 1
+        stop = line.find(b" ", start)
+        return start, stop if stop >= 0 else len(line.rstrip(b"\r\n"))
+    return 0, end
+
+
+def field_span(line: bytes, number: int) -> tuple[int, int] | None:
+    """Where the ``number``-th (1-based) space-separated field is; None past the last one."""
+    start = 0
+    body = len(line.rstrip(b"\r\n"))
+    for _ in range(number - 1):
+        space = line.find(b" ", start, body)
+        if space < 0:
+            return None
+        start = space + 1
+    end = line.find(b" ", start, body)
+    return start, end if end >= 0 else body
+
+
+def request_field(line: bytes, after: int) -> bytes | None:
+    """The first quoted string at or after ``after``, escapes kept; None if there is none."""
+    open_quote = line.find(b'"', after)
+    if open_quote < 0:
+        return None
+    close = line.find(b'"', open_quote + 1)
+    while close > 0 and line[close - 1] == 0x5C:
+        backslashes = len(line[open_quote + 1 : close]) - len(
+            line[open_quote + 1 : close].rstrip(b"\\")
+        )
+        if backslashes % 2 == 0:
+            break
+        close = line.find(b'"', close + 1)
+    if close < 0:
+        return None
+    return line[open_quote + 1 : close]
+
+
+def _unescape_one(match: re.Match[bytes]) -> bytes:
+    code = match.group(1)
+    if code[:1] == b"x" and len(code) == 3:
+        return bytes.fromhex(code[1:].decode())
+    return _C_ESCAPES.get(code, code)
+
+
+def unescape(field: bytes) -> bytes:
+    """Undo Apache (``\\"``, ``\\\\``, C forms, ``\\xhh``) and nginx (``\\xHH``) escaping."""
+    if b"\\" not in field:
+        return field
+    return _ESCAPE.sub(_unescape_one, field)
+
+
+class AccessParser:
+    """Finds the fields of access-log lines, remembering each distinct stamp's instant."""
+
+    __slots__ = ("_stamps",)
+
+    def __init__(self) -> None:
+        self._stamps: dict[bytes, int | None] = {}
+
+    def epoch_of(self, stamp: bytes) -> int | None:
+        """The instant of a 26-byte stamp, converted once per distinct stamp."""
+        try:
+            return self._stamps[stamp]
+        except KeyError:
+            if len(self._stamps) >= _CACHE_MAX:
+                self._stamps.clear()
+            epoch = self._stamps[stamp] = stamp_epoch(stamp)
+            return epoch
+
+    def parse(self, raw: bytes) -> AccessLine:
+        """Locate stamp, client and request; a line without a valid stamp has epoch None."""
+        open_bracket = raw.find(b" [")
+        stamp_end = open_bracket + 2 + STAMP_LEN
+        if open_bracket < 0 or raw[stamp_end : stamp_end + 1] != b"]":
+            return AccessLine(raw, None)
+        epoch = self.epoch_of(raw[open_bracket + 2 : stamp_end])
+        if epoch is None:
+            return AccessLine(raw, None)
+        start, end = client_span(raw)
+        return AccessLine(raw, epoch, start, end, open_bracket + 2, request_field(raw, stamp_end))

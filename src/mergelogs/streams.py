@@ -1,0 +1,101 @@
+"""Byte streams at the edges: compressed or plain inputs, stdin, and atomic output files."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO, BinaryIO
+
+_MAGIC = (
+    (b"\x1f\x8b", gzip.GzipFile),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+)
+_READ_BUFFER = 1 << 20
+
+
+class Input:
+    """An opened input: decompressed lines, plus how far into the raw file reading has got."""
+
+    __slots__ = ("name", "raw", "stream", "size")
+
+    def __init__(self, name: str, raw: BinaryIO, stream: IO[bytes], size: int | None) -> None:
+        self.name = name
+        self.raw = raw
+        self.stream = stream
+        self.size = size
+
+    def position(self) -> int:
+        """Raw (compressed) bytes consumed so far; 0 for pipes."""
+        try:
+            return self.raw.tell()
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        """Close the decompressor and the file (never stdin)."""
+        self.stream.close()
+        if self.raw is not sys.stdin.buffer:
+            self.raw.close()
+
+
+def open_input(name: str) -> Input:
+    """Open ``name`` (``-`` is stdin) for reading bytes, decompressing gzip, bzip2 and xz.
+
+    The compression is recognised by its magic bytes, not the file name, so a rotated
+    ``access_log.1`` that happens to be gzipped is read too.
+
+    :raises OSError: the file cannot be opened.
+    """
+    if name == "-":
+        raw: BinaryIO = sys.stdin.buffer
+        size = None
+    else:
+        raw = open(name, "rb", buffering=_READ_BUFFER)  # noqa: SIM115 - closed by Input.close
+        size = os.fstat(raw.fileno()).st_size
+    head = raw.peek(6)[:6] if hasattr(raw, "peek") else b""
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return Input(name, raw, opener(raw), size)
+    return Input(name, raw, raw, size)
+
+
+def read_lines(source: Input) -> Iterator[bytes]:
+    """Yield each line of ``source`` with its terminator; a missing final newline is added,
+    so that a line can never be glued onto whatever is written after it."""
+    for line in source.stream:
+        if line[-1:] != b"\n":
+            line += b"\n"
+        yield line
+
+
+@contextlib.contextmanager
+def atomic_output(name: str | None) -> Iterator[BinaryIO]:
+    """A binary stream for ``name``: stdout when None or ``-``, otherwise a temporary file in
+    the same directory renamed over ``name`` only when the block succeeds.
+
+    :raises OSError: the directory is not writable.
+    """
+    if name is None or name == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    directory = os.path.dirname(os.path.abspath(name))
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb", buffering=_READ_BUFFER) as out:
+            yield out
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,3 @@
+"""webresolve: replace client addresses in access logs with host names, many lookups at once."""
+
+__version__ = "0.1.0"
