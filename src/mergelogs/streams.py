@@ -5,15 +5,21 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import io
 import lzma
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO
 
-_MAGIC = (
-    (b"\x1f\x8b", gzip.GzipFile),
+
+def _gunzip(raw: BinaryIO) -> IO[bytes]:
+    return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), _READ_BUFFER)
+
+
+_MAGIC: tuple[tuple[bytes, Callable[[BinaryIO], IO[bytes]]], ...] = (
+    (b"\x1f\x8b", _gunzip),
     (b"BZh", bz2.BZ2File),
     (b"\xfd7zXZ\x00", lzma.LZMAFile),
 )

@@ -1,0 +1,5 @@
+"""``python -m mergelogs``."""
+
+from mergelogs.cli import main
+
+main()

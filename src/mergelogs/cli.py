@@ -1,0 +1,260 @@
+"""``mergelogs`` command line: pen's options plus ours; the only place errors become exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import lzma
+import socket
+import sys
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mergelogs.errors import InputError
+from mergelogs.merge import Backend, Merger, Reject, Result, Settings
+from mergelogs.streams import Input, atomic_output, open_input, read_lines
+from pen.penlog import PenRecord, parse_line
+
+log = logging.getLogger("mergelogs")
+
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+_READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+
+
+class FatalError(click.ClickException):
+    """An I/O problem: one line on stderr, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class BackendSpec(click.ParamType):
+    """``server:logfile``, or ``[v6addr]:logfile``; split at the first colon as pen does."""
+
+    name = "SERVER:LOGFILE"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Backend:
+        if isinstance(value, Backend):
+            return value
+        text = str(value)
+        if text.startswith("["):
+            server, sep, name = text[1:].partition("]:")
+        else:
+            server, sep, name = text.partition(":")
+        if not sep or not server or not name:
+            self.fail(f"{text!r} is not server:logfile", param, ctx)
+        return Backend(self._address(server, param, ctx), name)
+
+    def _address(
+        self, server: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        """An IP address as is; a host name resolved to its first address, as pen does."""
+        try:
+            return str(ipaddress.ip_address(server))
+        except ValueError:
+            pass
+        try:
+            infos = socket.getaddrinfo(server, None, proto=socket.IPPROTO_TCP)
+        except OSError:
+            self.fail(f"unknown server address {server!r}", param, ctx)
+        return str(infos[0][4][0])
+
+
+def _open(name: str) -> Input:
+    try:
+        return open_input(name)
+    except OSError as exc:
+        raise InputError(name, exc.strerror or str(exc)) from exc
+
+
+def _pen_records(source: Input) -> Iterator[PenRecord]:
+    for line in read_lines(source):
+        record = parse_line(line)
+        if record is not None:
+            yield record
+
+
+class _Reporter:
+    """Progress bar (when wanted) fed by the merge's line counts and the inputs' positions."""
+
+    def __init__(self, inputs: list[Input], console: Console, show: bool) -> None:
+        self._inputs = inputs
+        sizes = [i.size for i in inputs]
+        total = sum(s for s in sizes if s is not None) if None not in sizes else None
+        self.progress = Progress(
+            TextColumn("merging"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[lines]:,} lines"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not show,
+            transient=True,
+        )
+        self._task = self.progress.add_task("merge", total=total, lines=0)
+        self._lines = 0
+
+    def lines(self, count: int) -> None:
+        self._lines += count
+        if self._lines % 8192 < count:
+            done = sum(i.position() for i in self._inputs)
+            self.progress.update(self._task, completed=done, lines=self._lines)
+
+
+def _summary_table(backends: list[Backend], result: Result) -> Table:
+    table = Table(title="mergelogs summary")
+    for column in ("backend", "log", "lines", "matched", "unmatched", "unparsable",
+                   "out of order", "clock offset"):
+        table.add_column(column, justify="left" if column in ("backend", "log") else "right")
+    for backend, stats in zip(backends, result.backends, strict=True):
+        table.add_row(backend.address, backend.name, f"{stats.lines:,}", f"{stats.matched:,}",
+                      f"{stats.unmatched:,}", f"{stats.unparsable:,}",
+                      f"{stats.out_of_order:,}", f"{stats.offset:+d} s")
+    table.caption = (f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
+                     f"{result.pen_unusable:,} without a client address")
+    return table
+
+
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.option("-p", "penlog", metavar="PENLOG", help="Log file written by pen (-l).")
+@click.option("-j", "jitter", type=click.IntRange(0), default=600, show_default=True,
+              help="Seconds between a request in pen.log and in a backend log.")
+@click.option("-t", "shift", type=int, default=0,
+              help="Seconds to subtract from pen.log times (pen's clock ahead of the backends).")
+@click.option("-c", "no_cache", is_flag=True, help="Accepted for compatibility; no effect.")
+@click.option("-d", "debug", count=True, help="Debugging on stderr (repeat for more).")
+@click.option("-o", "output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+@click.option("-r", "rejects", metavar="FILE",
+              help="Write every line that kept its original client, with the reason.")
+@click.option("--utc", is_flag=True, help="Rewrite every time to +0000.")
+@click.option("--summary", is_flag=True, help="Print per-backend figures on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Progress and summary even off a terminal.")
+@click.option("--reorder", type=click.IntRange(0), default=60, show_default=True,
+              help="Seconds a backend may write a line after a later one.")
+@click.option("--max-skew", type=click.IntRange(0), default=60, show_default=True,
+              help="Largest backend clock offset to estimate, in seconds.")
+@click.option("--max-unmatched", type=click.FloatRange(0, 100), default=None,
+              help="Exit 1 if more than this percentage of lines stay unmatched.")
+@click.argument("backends", nargs=-1, type=BackendSpec())
+def main(
+    penlog: str | None,
+    jitter: int,
+    shift: int,
+    no_cache: bool,
+    debug: int,
+    output: str | None,
+    rejects: str | None,
+    utc: bool,
+    summary: bool,
+    verbose: bool,
+    reorder: int,
+    max_skew: int,
+    max_unmatched: float | None,
+    backends: tuple[Backend, ...],
+) -> None:
+    """Merge backend access logs into one time-ordered log with pen's client addresses.
+
+    SERVER is the backend address as in pen.log (use [v6addr] for IPv6); LOGFILE may be
+    '-' for stdin and may be gzip, bzip2 or xz compressed.
+    """
+    if penlog is None:
+        raise click.UsageError("missing -p PENLOG")
+    if not backends:
+        raise click.UsageError("no SERVER:LOGFILE given")
+    if [penlog, *(b.name for b in backends)].count("-") > 1:
+        raise click.UsageError("only one input can be stdin ('-')")
+    _debug_to_stderr(debug)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console.width = 160
+    settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
+    try:
+        result = _run(penlog, list(backends), settings, output, rejects,
+                      console, verbose or console.is_terminal)
+    except InputError as exc:
+        raise FatalError(str(exc)) from exc
+    except OSError as exc:
+        raise FatalError(f"{exc.filename or 'output'}: {exc.strerror or exc}") from exc
+    if summary or verbose:
+        console.print(_summary_table(list(backends), result))
+    if max_unmatched is not None and result.lines:
+        share = 100.0 * result.unmatched / result.lines
+        if share > max_unmatched:
+            click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
+                       f"(more than {max_unmatched}%)", err=True)
+            sys.exit(EXIT_PARTIAL)
+
+
+def _debug_to_stderr(level: int) -> None:
+    """-d: reasons for each reject on stderr; -dd: more."""
+    log.handlers.clear()
+    log.propagate = False
+    if level:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("mergelogs: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.DEBUG if level > 1 else logging.INFO if level else logging.WARNING)
+
+
+def _run(
+    penlog: str,
+    backends: list[Backend],
+    settings: Settings,
+    output: str | None,
+    rejects: str | None,
+    console: Console,
+    show_progress: bool,
+) -> Result:
+    with contextlib.ExitStack() as stack:
+        pen_input = _open(penlog)
+        stack.callback(pen_input.close)
+        inputs = []
+        for backend in backends:
+            inputs.append(_open(backend.name))
+            stack.callback(inputs[-1].close)
+        reject_out: BinaryIO | None = None
+        if rejects is not None:
+            reject_out = stack.enter_context(atomic_output(rejects))
+        reporter = _Reporter(inputs, console, show_progress)
+        out = stack.enter_context(atomic_output(output))
+        merger = Merger(
+            backends,
+            [_guarded(read_lines(i), i.name) for i in inputs],
+            _pen_records(pen_input),
+            settings,
+            _reject_writer(backends, reject_out),
+            reporter.lines,
+        )
+        with reporter.progress:
+            write = out.write
+            for line in merger:
+                write(line)
+        return merger.result()
+    raise AssertionError("unreachable")
+
+
+def _guarded(lines: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """Turn a read or decompression failure into an InputError naming the file."""
+    try:
+        yield from lines
+    except _READ_ERRORS as exc:
+        raise InputError(name, str(exc) or type(exc).__name__) from exc
+
+
+def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:
+    def reject(item: Reject) -> None:
+        name = backends[item.backend].name
+        log.info("%s:%d: %s", name, item.lineno, item.reason)
+        if out is not None:
+            out.write(b"%s:%d: %s: %s" % (name.encode(), item.lineno, item.reason.encode(),
+                                          item.raw))
+    return reject

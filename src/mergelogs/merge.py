@@ -1,0 +1,204 @@
+"""The merge as a chain of generators: parse -> order -> match -> format.
+
+Only the caller touches files: it hands in line iterators and receives output lines,
+rejects and statistics. Time enters only through the logs themselves.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from mergelogs.accesslog import STAMP_LEN, AccessLine, AccessParser, format_stamp, unescape
+from mergelogs.order import Orderer, Placed
+from mergelogs.penwindow import ClockOffset, PenWindow, normalize_address
+from pen.penlog import PenRecord, reduce_request
+
+LOOKAHEAD = 4096
+"""Lines held between voting on clock offsets and matching; the first ones calibrate."""
+VOTE_EVERY = 8
+"""After calibration, one line in this many votes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One ``server:logfile`` argument."""
+
+    address: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How to merge (the command line's options)."""
+
+    jitter: int = 600
+    shift: int = 0
+    window: int = 60
+    radius: int = 60
+    utc: bool = False
+
+
+@dataclass(slots=True)
+class BackendStats:
+    """Per-backend figures for the summary."""
+
+    lines: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    unparsable: int = 0
+    out_of_order: int = 0
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Reject:
+    """A line that kept its original client, and why."""
+
+    backend: int
+    lineno: int
+    reason: str
+    raw: bytes
+
+
+@dataclass(slots=True)
+class Result:
+    """Figures of a finished (or running) merge."""
+
+    backends: list[BackendStats] = field(default_factory=list)
+    pen_entries: int = 0
+    pen_unused: int = 0
+    pen_unusable: int = 0
+
+    @property
+    def lines(self) -> int:
+        return sum(b.lines for b in self.backends)
+
+    @property
+    def unmatched(self) -> int:
+        return sum(b.unmatched for b in self.backends)
+
+
+def parse_lines(lines: Iterable[bytes]) -> Iterator[AccessLine]:
+    """Parse raw lines of one backend log, one parser (and stamp cache) per log."""
+    parse = AccessParser().parse
+    return map(parse, lines)
+
+
+def request_key(line: AccessLine) -> bytes | None:
+    """The request of a backend line as pen would have logged it; None if it has none."""
+    request = line.request
+    if request is None or request == b"-" or not request:
+        return None
+    return reduce_request(unescape(request))
+
+
+class Merger:
+    """Merge backend logs and restore clients from pen.log.
+
+    :param backends: the ``server:logfile`` arguments, in order.
+    :param logs: one iterator of raw lines per backend.
+    :param pen: pen.log records.
+    :param reject: called for every line that keeps its original client.
+    :param on_lines: progress, called with the number of lines read.
+    """
+
+    def __init__(
+        self,
+        backends: list[Backend],
+        logs: list[Iterable[bytes]],
+        pen: Iterator[PenRecord],
+        settings: Settings,
+        reject: Callable[[Reject], None] | None = None,
+        on_lines: Callable[[int], None] | None = None,
+    ) -> None:
+        self._servers = [normalize_address(b.address) for b in backends]
+        self._settings = settings
+        self._orderer = Orderer([parse_lines(log) for log in logs], settings.window, on_lines)
+        self._window = PenWindow(pen, settings.jitter, settings.shift)
+        self._clocks = [ClockOffset(settings.radius) for _ in backends]
+        self._reject = reject
+        self._matched = [0] * len(backends)
+        self._unmatched = [0] * len(backends)
+        self._utc_stamps: dict[int, bytes] = {}
+
+    def result(self) -> Result:
+        """The figures so far (final once the output is exhausted)."""
+        stats = self._window.stats
+        return Result(
+            [
+                BackendStats(
+                    s.lines,
+                    self._matched[i],
+                    self._unmatched[i],
+                    s.unparsable,
+                    s.out_of_order,
+                    self._clocks[i].offset,
+                )
+                for i, s in enumerate(self._orderer.stats)
+            ],
+            stats.entries,
+            stats.unused,
+            stats.unusable,
+        )
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Yield the output lines in order."""
+        pending: deque[tuple[Placed, bytes | None]] = deque()
+        window = self._window
+        reach = self._settings.jitter + self._settings.radius
+        seen = 0
+        for placed in self._orderer:
+            line = placed.line
+            key = request_key(line) if line.epoch is not None else None
+            if key is not None:
+                at: int = line.epoch  # type: ignore[assignment]
+                window.load(at + reach)
+                seen += 1
+                if seen <= LOOKAHEAD or seen % VOTE_EVERY == 0:
+                    source = placed.source
+                    window.vote((self._servers[source], key), at, self._clocks[source])
+            pending.append((placed, key))
+            if len(pending) > LOOKAHEAD:
+                yield self._emit(*pending.popleft())
+        while pending:
+            yield self._emit(*pending.popleft())
+        window.close()
+
+    def _emit(self, placed: Placed, key: bytes | None) -> bytes:
+        line = placed.line
+        source = placed.source
+        if line.epoch is None:
+            self._rejected(placed, "unparsable")
+            return line.raw
+        client = None
+        if key is not None:
+            at = line.epoch + self._clocks[source].offset
+            self._window.evict(at - self._settings.jitter - 2 * self._settings.radius)
+            client = self._window.take((self._servers[source], key), at)
+        raw = line.with_client(client.encode()) if client is not None else line.raw
+        if client is None:
+            self._rejected(placed, "no request" if key is None else "no pen.log entry")
+        else:
+            self._matched[source] += 1
+        if self._settings.utc:
+            raw = self._to_utc(raw, line, len(raw) - len(line.raw))
+        return raw
+
+    def _rejected(self, placed: Placed, reason: str) -> None:
+        if placed.line.epoch is not None:
+            self._unmatched[placed.source] += 1
+        if self._reject is not None:
+            self._reject(Reject(placed.source, placed.lineno, reason, placed.line.raw))
+
+    def _to_utc(self, raw: bytes, line: AccessLine, moved: int) -> bytes:
+        epoch = line.epoch
+        assert epoch is not None
+        stamp = self._utc_stamps.get(epoch)
+        if stamp is None:
+            if len(self._utc_stamps) > 4096:
+                self._utc_stamps.clear()
+            stamp = self._utc_stamps[epoch] = format_stamp(epoch)
+        start = line.stamp_start + moved
+        return raw[:start] + stamp + raw[start + STAMP_LEN :]

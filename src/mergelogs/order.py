@@ -1,0 +1,173 @@
+"""Put the lines of several nearly-sorted access logs into one order by instant.
+
+Design notes
+------------
+Apache stamps ``%t`` when a request arrives but writes the line when it ends, so a log is
+only *nearly* sorted. Each input is read into buckets of whole seconds; second ``S`` is
+released once every unfinished input has shown a stamp later than ``S + window`` (its later
+lines are then assumed to be at or after ``S``). The input with the lowest such watermark is
+read next, so memory holds about ``window`` seconds of every input, never a whole file.
+
+Within a second, lines keep file order and then argument order (a stable merge). A line
+that arrives after its second was released (later than the window) goes out with the next
+second and is counted as out of order. A line with no usable stamp takes the stamp of the
+line before it in its file (or, at the start of a file, of the first line after it), so it
+comes out next to its neighbours.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from mergelogs.accesslog import AccessLine
+
+_CHUNK = 512
+_LEADING_MAX = 10_000
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """What ordering found in one input."""
+
+    lines: int = 0
+    unparsable: int = 0
+    out_of_order: int = 0
+
+
+@dataclass(slots=True)
+class Placed:
+    """A line on its way out: which input and line number it came from."""
+
+    source: int
+    lineno: int
+    line: AccessLine
+
+
+@dataclass(slots=True)
+class _Source:
+    lines: Iterator[AccessLine]
+    stats: SourceStats
+    watermark: int | None = None
+    last: int | None = None
+    lineno: int = 0
+    leading: list[Placed] = field(default_factory=list)
+
+
+class Orderer:
+    """Merge per-input streams of parsed lines into one stream ordered by instant.
+
+    :param sources: one iterable of parsed lines per input, in argument order.
+    :param window: seconds a line may be written after a later-stamped line of its file.
+    :param on_lines: called with the number of lines read, after each chunk.
+    """
+
+    def __init__(
+        self,
+        sources: Iterable[Iterable[AccessLine]],
+        window: int,
+        on_lines: Callable[[int], None] | None = None,
+    ) -> None:
+        self._sources = [_Source(iter(lines), SourceStats()) for lines in sources]
+        self.stats = [source.stats for source in self._sources]
+        self._window = window
+        self._on_lines = on_lines
+        self._buckets: dict[int, list[Placed]] = {}
+        self._seconds: list[int] = []
+        self._released: int | None = None
+
+    def __iter__(self) -> Iterator[Placed]:
+        active = list(range(len(self._sources)))
+        while active:
+            index = min(active, key=self._read_priority)
+            if not self._read_chunk(index):
+                active.remove(index)
+                self._flush_leading(self._sources[index], None)
+            yield from self._release(self._low_mark(active))
+        yield from self._release(None)
+
+    def _read_priority(self, index: int) -> tuple[bool, int]:
+        watermark = self._sources[index].watermark
+        return (watermark is not None, watermark or 0)
+
+    def _low_mark(self, active: list[int]) -> int | None:
+        """The newest second that no unfinished input can still add lines to (in window)."""
+        marks = [self._sources[i].watermark for i in active]
+        if not marks:
+            return None
+        if any(mark is None for mark in marks):
+            return -1
+        return min(marks) - self._window - 1  # type: ignore[type-var, operator]
+
+    def _read_chunk(self, index: int) -> bool:
+        """Read up to a chunk of lines from one input; False once it is exhausted."""
+        source = self._sources[index]
+        stats = source.stats
+        count = 0
+        for line in source.lines:
+            source.lineno += 1
+            count += 1
+            placed = Placed(index, source.lineno, line)
+            epoch = line.epoch
+            if epoch is None:
+                stats.unparsable += 1
+                if source.last is None:
+                    source.leading.append(placed)
+                    if len(source.leading) >= _LEADING_MAX:
+                        self._flush_leading(source, None)
+                else:
+                    self._place(placed, source.last)
+            else:
+                self._flush_leading(source, epoch)
+                source.last = epoch
+                if source.watermark is None or epoch > source.watermark:
+                    source.watermark = epoch
+                self._place(placed, epoch)
+            if count >= _CHUNK:
+                break
+        stats.lines += count
+        if self._on_lines is not None and count:
+            self._on_lines(count)
+        return count == _CHUNK
+
+    def _flush_leading(self, source: _Source, epoch: int | None) -> None:
+        """Place the unstamped lines at the head of a file with the first stamp found."""
+        if not source.leading:
+            return
+        at = epoch if epoch is not None else self._floor()
+        for placed in source.leading:
+            self._place(placed, at)
+        source.leading.clear()
+
+    def _floor(self) -> int:
+        """The earliest second still open for output."""
+        if self._released is not None:
+            return self._released + 1
+        return self._seconds[0] if self._seconds else 0
+
+    def _place(self, placed: Placed, epoch: int) -> None:
+        if self._released is not None and epoch <= self._released:
+            if placed.line.epoch is not None:
+                self._sources[placed.source].stats.out_of_order += 1
+            epoch = self._released + 1
+        bucket = self._buckets.get(epoch)
+        if bucket is None:
+            bucket = self._buckets[epoch] = []
+            heapq.heappush(self._seconds, epoch)
+        bucket.append(placed)
+
+    def _release(self, upto: int | None) -> Iterator[Placed]:
+        """Yield every bucket up to second ``upto`` (all of them when None), in order."""
+        seconds = self._seconds
+        while seconds and (upto is None or seconds[0] <= upto):
+            second = heapq.heappop(seconds)
+            bucket = self._buckets.pop(second)
+            self._released = second
+            if len(bucket) > 1:
+                bucket.sort(key=_by_source)
+            yield from bucket
+
+
+def _by_source(placed: Placed) -> int:
+    return placed.source
