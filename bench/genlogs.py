@@ -463,14 +463,14 @@ def write_farm(farm: Farm, out: Path, gzipped: frozenset[int] = frozenset()) -> 
         for b in range(1, farm.backends + 1)
     ]
     with contextlib.ExitStack() as stack:
-        streams: list[BinaryIO] = []
+        streams: list[BinaryIO | gzip.GzipFile] = []
         for number, path in enumerate(paths):
             raw = stack.enter_context(open(path, "wb", buffering=1 << 20))
-            if number in gzipped:
-                raw = stack.enter_context(
-                    gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
-                )
-            streams.append(raw)
+            streams.append(
+                stack.enter_context(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0))
+                if number in gzipped
+                else raw
+            )
         truth = stack.enter_context(open(out / TRUTH_FILE, "w", encoding="utf-8"))
         truth.write(truth_header(farm, gzipped))
         for item in generate(farm):

@@ -196,3 +196,14 @@ def test_committed_samples_are_what_the_generator_writes(tmp_path):
     genlogs.check_samples(tmp_path)
     for path in genlogs.sample_paths(SAMPLES):
         assert path.read_bytes() == (tmp_path / path.name).read_bytes(), path.name
+
+
+def test_bench_script_runs_both_tools_end_to_end(tmp_path, capsys):
+    from bench import bench_mergelogs
+
+    argv = ["--work", str(tmp_path), "--lines", "1500", "--c-lines", "500", "--backends", "2"]
+    assert bench_mergelogs.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "FAILED" not in out
+    assert out.count("lost 0  dup/unknown 0") == 3
+    assert "speed ratio ours/C" in out
