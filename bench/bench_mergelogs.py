@@ -12,6 +12,7 @@ both tools, accuracy and lost/duplicated lines only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import subprocess
@@ -72,21 +73,31 @@ def our_command() -> list[str]:
 
 
 def farm_dir(work: Path, farm: genlogs.Farm) -> Path:
-    """The farm's directory under ``work``, generated unless a complete one is there."""
+    """The farm's directory under ``work``, generated unless the same generator already wrote
+    that very farm there."""
     name = f"farm-b{farm.backends}-r{farm.rate:g}-n{farm.requests}-k{farm.skew:g}-s{farm.seed}"
     path = work / name
     done = path / ".complete"
-    if not done.exists():
+    source = Path(genlogs.__file__).read_bytes()
+    stamp = f"{hashlib.sha256(source).hexdigest()} {farm!r}\n"
+    if not done.exists() or done.read_text() != stamp:
         started = time.perf_counter()
         genlogs.write_farm(farm, path)
-        done.touch()
+        done.write_text(stamp)
         print(f"generated {path} in {time.perf_counter() - started:.1f} s", flush=True)
     return path
 
 
 def server_args(farm: genlogs.Farm, path: Path) -> list[str]:
-    """``address:logfile`` arguments, as typed for pen's mergelogs."""
-    return [f"{farm.address(b)}:{path / genlogs.access_file(b + 1)}" for b in range(farm.backends)]
+    """``address:logfile`` arguments as typed for pen's mergelogs (``[v6]:logfile`` for IPv6,
+    which only ours accepts)."""
+    args = []
+    for backend in range(farm.backends):
+        address = farm.address(backend)
+        if ":" in address:
+            address = f"[{address}]"
+        args.append(f"{address}:{path / genlogs.access_file(backend + 1)}")
+    return args
 
 
 def timed(

@@ -46,7 +46,6 @@ DST_END_2026 = 1793512800
 """2026-11-01 06:00 UTC: New York falls back from -0400 to -0500 and repeats an hour."""
 
 DEFAULT_ZONES = ("UTC", "America/New_York", "+0100", "Asia/Kolkata", "-0800", "Europe/Paris")
-FORMATS = ("combined", "common")
 PEN_FILE = "pen.log"
 TRUTH_FILE = "truth.tsv"
 SAMPLE_GZIP = frozenset({2})
@@ -74,8 +73,8 @@ class Farm:
     """Backend addresses as pen logs them; default 10.0.0.1, 10.0.0.2, ..."""
     zones: tuple[str, ...] = DEFAULT_ZONES
     """Per backend (cycled): a zoneinfo name or a fixed ``+hhmm``."""
-    formats: tuple[str, ...] = FORMATS
-    """Per backend (cycled): ``combined`` or ``common``."""
+    formats: tuple[str, ...] = ("combined", "common")
+    """Per backend (cycled), one of :data:`FORMATS`."""
     pen_address: str = "10.0.0.254"
     """The client address every backend sees (pen's)."""
     clients: int = 0
@@ -85,6 +84,8 @@ class Farm:
     """Share of requests whose headers arrive in a second read (one garbage pen.log line)."""
     idle_share: float = 0.001
     """Share of connections that send nothing: a 408 line with no pen.log entry."""
+    huge_share: float = 0.0005
+    """Share of requests with a 1-8 KB URI (C mergelogs drops lines of 1 KB or more)."""
     max_duration: float = 30.0
 
     def address(self, backend: int) -> str:
@@ -133,18 +134,28 @@ class TruthRow:
 
 # --- what clients ask for -------------------------------------------------------------------
 
-_ESCAPE_TABLE = [b"\\x%02x" % b if b < 0x20 or b >= 0x7F else bytes([b]) for b in range(256)]
+_APACHE_TABLE = [b"\\x%02x" % b if b < 0x20 or b >= 0x7F else bytes([b]) for b in range(256)]
 for _code, _text in ((0x22, b'\\"'), (0x5C, b"\\\\"), (0x08, b"\\b"), (0x0A, b"\\n")):
-    _ESCAPE_TABLE[_code] = _text
+    _APACHE_TABLE[_code] = _text
 for _code, _text in ((0x0D, b"\\r"), (0x09, b"\\t"), (0x0B, b"\\v")):
-    _ESCAPE_TABLE[_code] = _text
+    _APACHE_TABLE[_code] = _text
+_NGINX_TABLE = [
+    b"\\x%02X" % b if b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) else bytes([b]) for b in range(256)
+]
+
+
+def _plain(data: bytes) -> bool:
+    return all(0x20 <= b < 0x7F and b not in (0x22, 0x5C) for b in data)
 
 
 def apache_escape(data: bytes) -> bytes:
     """Escape ``data`` as Apache 2.x ``ap_escape_logitem`` does (lowercase ``\\xhh``)."""
-    if all(0x20 <= b < 0x7F and b not in (0x22, 0x5C) for b in data):
-        return data
-    return b"".join(_ESCAPE_TABLE[b] for b in data)
+    return data if _plain(data) else b"".join(_APACHE_TABLE[b] for b in data)
+
+
+def nginx_escape(data: bytes) -> bytes:
+    """Escape ``data`` as nginx ``escape=default`` does (uppercase ``\\xHH``, ``"`` too)."""
+    return data if _plain(data) else b"".join(_NGINX_TABLE[b] for b in data)
 
 
 _WORDS = (
@@ -239,6 +250,17 @@ def pick_uri(rng: random.Random, catalog: Catalog) -> tuple[str, int | None]:
     return f"/api/items/{rng.randint(1, 10**6)}", None
 
 
+def huge_uri(rng: random.Random) -> str:
+    """A tracking-parameter monster of 1-8 KB, as LimitRequestLine 8190 still allows."""
+    size = rng.randint(1024, 8000)
+    params: list[str] = []
+    length = 0
+    while length < size:
+        params.append(f"utm_{rng.choice(_WORDS)}={_query_words(rng, 12)}")
+        length += len(params[-1]) + 1
+    return "/landing?" + "&".join(params)
+
+
 # --- the farm ---------------------------------------------------------------------------------
 
 
@@ -261,29 +283,52 @@ def apache_stamp(epoch: int, zone: str) -> bytes:
     return format_stamp(epoch, int(offset.total_seconds()) if offset else 0)
 
 
-def access_line(
-    fmt: str,
-    host: str,
-    user: str,
-    stamp: bytes,
-    request: bytes,
-    status: int,
-    size: int,
-    referer: bytes,
-    agent: bytes,
-) -> bytes:
-    """One Apache line (``%b`` is ``-`` for an empty body) with its newline."""
-    body = b"-" if size == 0 else b"%d" % size
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What a backend knows about one request when it writes its line."""
+
+    stamp: bytes
+    request: bytes
+    """The request line as received (unescaped); ``-`` or empty when none came."""
+    status: int
+    size: int
+    """Body bytes sent."""
+    user: bytes = b"-"
+    referer: bytes = b"-"
+    agent: bytes = b"-"
+
+
+FORMATS = ("combined", "common", "combined_debian", "vhost_combined", "nginx")
+_HEADER_BYTES = 240
+"""What ``%O`` adds to the body size: the response headers."""
+
+
+def access_line(fmt: str, host: str, hit: Hit) -> bytes:
+    """The line (with its newline) that a server using ``fmt`` writes for ``hit``.
+
+    ``common``/``combined`` are Apache's (``%b``: ``-`` for an empty body), the ``_debian``
+    and ``vhost_combined`` ones log ``%O`` (never ``-``), ``nginx`` is its predefined
+    ``combined`` with its own escaping.
+    """
+    escape = nginx_escape if fmt == "nginx" else apache_escape
+    if fmt in ("combined_debian", "vhost_combined"):
+        size = b"%d" % (hit.size + _HEADER_BYTES)
+    elif fmt == "nginx":
+        size = b"%d" % hit.size
+    else:
+        size = b"-" if hit.size == 0 else b"%d" % hit.size
     line = b'%s - %s [%s] "%s" %d %s' % (
         host.encode(),
-        user.encode(),
-        stamp,
-        apache_escape(request),
-        status,
-        body,
+        escape(hit.user),
+        hit.stamp,
+        escape(hit.request),
+        hit.status,
+        size,
     )
-    if fmt == "combined":
-        line += b' "%s" "%s"' % (apache_escape(referer), apache_escape(agent))
+    if fmt != "common":
+        line += b' "%s" "%s"' % (escape(hit.referer), escape(hit.agent))
+    if fmt == "vhost_combined":
+        line = b"www.example.com:443 " + line
     return line + b"\n"
 
 
@@ -359,9 +404,9 @@ class _FarmRun:
         stamp = apache_stamp(math.floor(started), farm.zone(backend))
         if rng.random() < farm.idle_share:
             done = arrival + rng.uniform(1.0, max(1.0, min(20.0, farm.max_duration)))
-            line = access_line(
-                farm.format(backend), farm.pen_address, "-", stamp, b"-", 408, 0, b"-", b"-"
-            )
+            fmt = farm.format(backend)
+            hit = Hit(stamp, b"", 400, 0) if fmt == "nginx" else Hit(stamp, b"-", 408, 0)
+            line = access_line(fmt, farm.pen_address, hit)
             self.pending.push(done, _ACCESS, (seq, backend, "-", line))
             return
         request, status, size, agent, body = self._http(rng)
@@ -387,24 +432,17 @@ class _FarmRun:
         if rng.random() < 0.005:
             duration = rng.uniform(1.0, farm.max_duration)
         done = started - self.skews[backend] + min(duration, farm.max_duration)
-        user = "alice" if rng.random() < 0.01 else "-"
+        user = b"alice" if rng.random() < 0.01 else b"-"
         referer = b"-" if rng.random() < 0.4 else b"https://www.example.com/"
-        line = access_line(
-            farm.format(backend),
-            farm.pen_address,
-            user,
-            stamp,
-            request,
-            status,
-            size,
-            referer,
-            agent,
-        )
+        hit = Hit(stamp, request, status, size, user, referer, agent)
+        line = access_line(farm.format(backend), farm.pen_address, hit)
         self.pending.push(done, _ACCESS, (seq, backend, client, line))
 
     def _http(self, rng: random.Random) -> tuple[bytes, int, int, bytes, bytes | None]:
         """Request line, status, size, user agent and POST body (None for other methods)."""
         uri, fixed = pick_uri(rng, self.catalog)
+        if rng.random() < self.farm.huge_share:
+            uri, fixed = huge_uri(rng), None
         proto = "HTTP/1.1" if rng.random() < 0.95 else "HTTP/1.0"
         draw = rng.random()
         agent = _AGENTS[min(int(rng.expovariate(0.7)), len(_AGENTS) - 1)]
@@ -509,9 +547,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", type=float, default=Farm().start, help="epoch of the start")
     parser.add_argument("--addresses", help="comma-separated backend addresses")
     parser.add_argument("--zones", help="comma-separated zones per backend (UTC, +0100, ...)")
-    parser.add_argument("--formats", help="comma-separated combined/common per backend")
+    parser.add_argument("--formats", help=f"comma-separated per backend: {', '.join(FORMATS)}")
     parser.add_argument("--garbage", type=float, default=Farm().garbage_share)
     parser.add_argument("--idle", type=float, default=Farm().idle_share, help="share of 408s")
+    parser.add_argument(
+        "--huge", type=float, default=Farm().huge_share, help="share of 1-8 KB URIs"
+    )
     parser.add_argument(
         "--gzip",
         type=int,
@@ -552,6 +593,7 @@ def farm_from_args(args: argparse.Namespace) -> Farm:
         start=args.start,
         garbage_share=args.garbage,
         idle_share=args.idle,
+        huge_share=args.huge,
         **options,  # type: ignore[arg-type]
     )
 

@@ -160,7 +160,8 @@ class Truth:
         self.client: list[str] = []
         self.original: dict[int, bytes] = {}
         """The client field of each line that has no pen.log entry."""
-        self._groups: dict[tuple[int, int | None], int | list[int]] = {}
+        self._groups: dict[int, int | list[int]] = {}
+        """hash((line key, instant)) -> its rows: one int per line keeps 1M lines in ~150 MB."""
         first: dict[int, int] = {}
         self._rows(truth, first)
         parser = AccessParser()
@@ -199,11 +200,12 @@ class Truth:
         key, epoch, client, _ = line_key(parser, raw)
         if self.pen_epoch[row] < 0:
             self.original[row] = client
-        group = self._groups.get((key, epoch))
+        slot = hash((key, epoch))
+        group = self._groups.get(slot)
         if group is None:
-            self._groups[(key, epoch)] = row
+            self._groups[slot] = row
         elif isinstance(group, int):
-            self._groups[(key, epoch)] = [group, row]
+            self._groups[slot] = [group, row]
         else:
             group.append(row)
 
@@ -214,7 +216,7 @@ class Truth:
         that ``accepts(row)``; and whether it was found an hour off."""
         candidates = [epoch] if epoch is None else [epoch, epoch + _HOUR, epoch - _HOUR]
         for shift, instant in enumerate(candidates):
-            group = self._groups.get((key, instant))
+            group = self._groups.get(hash((key, instant)))
             if group is None:
                 continue
             rows = [group] if isinstance(group, int) else group
