@@ -31,6 +31,7 @@ import heapq
 import itertools
 import math
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,15 +145,21 @@ _NGINX_TABLE = [
 ]
 
 
+_NEEDS_ESCAPE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+"""A byte that both servers escape: control, ``"``, ``\\``, DEL or >= 0x80."""
+
+
 def _plain(data: bytes) -> bool:
-    return all(0x20 <= b < 0x7F and b not in (0x22, 0x5C) for b in data)
+    return _NEEDS_ESCAPE.search(data) is None
 
 
+@lru_cache(maxsize=4096)
 def apache_escape(data: bytes) -> bytes:
     """Escape ``data`` as Apache 2.x ``ap_escape_logitem`` does (lowercase ``\\xhh``)."""
     return data if _plain(data) else b"".join(_APACHE_TABLE[b] for b in data)
 
 
+@lru_cache(maxsize=4096)
 def nginx_escape(data: bytes) -> bytes:
     """Escape ``data`` as nginx ``escape=default`` does (uppercase ``\\xHH``, ``"`` too)."""
     return data if _plain(data) else b"".join(_NGINX_TABLE[b] for b in data)
