@@ -127,8 +127,9 @@ def run_c(farm: genlogs.Farm, path: Path, out: Path) -> Run:
 
 def speed(args: argparse.Namespace) -> None:
     """Ours on the big farm, both on its start; lines/s, the ratio, accuracy."""
-    big = genlogs.Farm(args.backends, args.rate, args.lines, args.skew, args.seed)
-    small = genlogs.Farm(args.backends, args.rate, args.c_lines, args.skew, args.seed)
+    shape = {"backends": args.backends, "rate": args.rate, "skew": args.skew, "seed": args.seed}
+    big = genlogs.Farm(requests=args.lines, **shape)
+    small = genlogs.Farm(requests=args.c_lines, **shape)
     big_dir, small_dir = farm_dir(args.work, big), farm_dir(args.work, small)
     print(
         f"farm: {args.backends} backends, {args.rate:g} req/s, skew up to {args.skew:g} s, "
@@ -161,7 +162,9 @@ def matrix(args: argparse.Namespace) -> None:
     )
     worst = [1.0, 1.0]
     for backends, rate, skew in MATRIX:
-        farm = genlogs.Farm(backends, rate, args.matrix_lines, skew, args.seed)
+        farm = genlogs.Farm(
+            backends=backends, rate=rate, requests=args.matrix_lines, skew=skew, seed=args.seed
+        )
         path = farm_dir(args.work / "matrix", farm)
         cells = []
         for index, run in enumerate(

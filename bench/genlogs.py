@@ -57,7 +57,7 @@ def access_file(backend: int) -> str:
     return f"access_log.host{backend}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Farm:
     """What the generated farm looks like; every field has a realistic default."""
 
@@ -67,7 +67,9 @@ class Farm:
     requests: int = 10_000
     """Requests, i.e. access-log lines over all backends."""
     skew: float = 3.0
-    """Each backend clock is off by a uniform draw in [-skew, +skew] seconds."""
+    """Each backend clock is off by a uniform draw in [-skew, +skew] seconds..."""
+    skews: tuple[float, ...] = ()
+    """... unless given here, per backend (to replay a hard case)."""
     seed: int = 1
     start: float = DST_END_2026 - 60.0
     addresses: tuple[str, ...] = ()
@@ -101,11 +103,20 @@ class Farm:
     def format(self, backend: int) -> str:
         return self.formats[backend % len(self.formats)]
 
+    def clock_skews(self) -> list[float]:
+        """How far each backend's clock is ahead of pen's, in seconds (own random stream)."""
+        if self.skews:
+            return list(self.skews)
+        rng = random.Random(f"skew-{self.seed}")
+        return [rng.uniform(-self.skew, self.skew) for _ in range(self.backends)]
+
     def population(self) -> int:
         return self.clients or min(20_000, 200 + int(10 * self.rate))
 
 
-SAMPLE = Farm(backends=2, rate=20.0, requests=2000, skew=3.0, seed=1)
+SAMPLE = Farm(
+    backends=2, rate=20.0, requests=2000, skew=3.0, seed=1, idle_share=0.003, huge_share=0.002
+)
 """The committed sample set in sample_logs/: crosses New York's 2026 DST end on host2."""
 
 
@@ -371,7 +382,7 @@ class _FarmRun:
         self.client_weights = list(
             itertools.accumulate(1.0 / (k + 1) ** 0.8 for k in range(len(population)))
         )
-        self.skews = [self.rng.uniform(-farm.skew, farm.skew) for _ in range(farm.backends)]
+        self.skews = farm.clock_skews()
         self.sticky: dict[str, int] = {}
         self.pending = _Pending()
         self.pen_lines = 0
@@ -489,11 +500,11 @@ def truth_header(farm: Farm, gzipped: frozenset[int] = frozenset()) -> str:
         f"skew={farm.skew:g} seed={farm.seed}\n",
         f"# pen\t{PEN_FILE}\n",
     ]
-    for backend in range(farm.backends):
+    for backend, skew in enumerate(farm.clock_skews()):
         name = access_file(backend + 1) + (".gz" if backend + 1 in gzipped else "")
         lines.append(
             f"# backend\t{backend + 1}\t{farm.address(backend)}\t{name}\t"
-            f"{farm.format(backend)}\t{farm.zone(backend)}\n"
+            f"{farm.format(backend)}\t{farm.zone(backend)}\tclock {skew:+.3f} s\n"
         )
     lines.append("#backend\tline\tclient\tpen_epoch\tpen_line\n")
     return "".join(lines)
@@ -550,6 +561,7 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--lines", type=int, help="requests = access lines (default 10000)")
     size.add_argument("--duration", type=float, help="seconds of traffic instead of --lines")
     parser.add_argument("--skew", type=float, default=3.0, help="max clock skew, s (default 3)")
+    parser.add_argument("--skews", help="comma-separated clock skew per backend, s (overrides)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=float, default=Farm().start, help="epoch of the start")
     parser.add_argument("--addresses", help="comma-separated backend addresses")
@@ -591,6 +603,8 @@ def farm_from_args(args: argparse.Namespace) -> Farm:
         value = _split(getattr(args, name))
         if value:
             options[name] = value
+    if args.skews:
+        options["skews"] = tuple(float(part) for part in args.skews.split(","))
     return Farm(
         backends=args.backends,
         rate=args.rate,
@@ -618,8 +632,9 @@ def main(argv: list[str] | None = None) -> int:
     farm = farm_from_args(args)
     if not 1 <= farm.backends <= 64 or farm.rate <= 0:
         parser.error("--backends must be 1-64 and --rate positive")
-    if farm.addresses and len(farm.addresses) < farm.backends:
-        parser.error("--addresses needs one address per backend")
+    for name in ("addresses", "skews"):
+        if 0 < len(getattr(farm, name)) < farm.backends:
+            parser.error(f"--{name} needs one value per backend")
     paths = write_farm(farm, args.out, frozenset(args.gzip))
     print("\n".join(str(path) for path in paths))
     return 0

@@ -67,6 +67,8 @@ class Score:
     """Lines found one hour off their real instant."""
     out_of_order: int = 0
     truth_with_pen: int = 0
+    by_backend: dict[int, list[int]] = field(default_factory=dict)
+    """Backend number -> [scored, right]."""
     wrong: list[str] = field(default_factory=list)
     """The first few wrongly attributed lines, with the truth, to see why."""
 
@@ -92,6 +94,11 @@ class Score:
                 f" exact client {self.exact}",
                 f"no pen.log entry: {self.kept}/{self.no_pen} kept their client; "
                 f"shifted 1 h: {self.shifted}; out of order: {self.out_of_order}",
+                "per backend: "
+                + ", ".join(
+                    f"host{b} {100 * right / scored if scored else 0:.3f}%"
+                    for b, (scored, right) in sorted(self.by_backend.items())
+                ),
             ]
         )
 
@@ -269,6 +276,9 @@ def score(truth_path: Path, pen_path: Path, merged: Iterable[bytes], examples: i
         result.scored += 1
         right = accepts(row)
         result.right += right
+        counts = result.by_backend.setdefault(truth.backends[truth.server[row]].number, [0, 0])
+        counts[0] += 1
+        counts[1] += right
         result.exact += client == truth.client[row]
         if not right and len(result.wrong) < examples:
             result.wrong.append(

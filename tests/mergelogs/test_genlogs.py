@@ -197,6 +197,11 @@ def test_script_writes_gzip_and_checks_samples(tmp_path):
                          "--gzip", "1"]) == 0  # fmt: skip
     assert gzip.decompress((tmp_path / "f" / "access_log.host1.gz").read_bytes())
     assert (tmp_path / "f" / "access_log.host2").stat().st_size > 0
+    argv = [str(tmp_path / "g"), "--backends", "2", "--duration", "3", "--skews", "0.5,-1.25"]
+    assert genlogs.main(argv) == 0
+    header = (tmp_path / "g" / "truth.tsv").read_text()
+    assert "\tclock +0.500 s\n" in header and "\tclock -1.250 s\n" in header
+    assert len(truth_rows(tmp_path / "g")) == 300
     assert genlogs.check_samples(tmp_path / "s") is True
     assert genlogs.check_samples(tmp_path / "s") is False
 
