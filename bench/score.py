@@ -28,7 +28,7 @@ from pathlib import Path
 if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mergelogs.accesslog import STAMP_LEN, AccessParser, unescape
+from mergelogs.accesslog import STAMP_LEN, AccessParser, client_span, unescape
 from mergelogs.streams import open_input, read_lines
 from pen.penlog import parse_line, reduce_request
 
@@ -108,9 +108,10 @@ def line_key(parser: AccessParser, raw: bytes) -> tuple[int, int | None, bytes, 
     line = parser.parse(raw)
     if line.epoch is None:
         return hash(b" ".join(raw.split())), None, b"", None
+    start, end = client_span(raw)
     stamp = line.stamp_start
-    rest = raw[: line.client_start] + raw[line.client_end : stamp] + raw[stamp + STAMP_LEN :]
-    return hash(b" ".join(rest.split())), line.epoch, line.client, line.request
+    rest = raw[:start] + raw[end:stamp] + raw[stamp + STAMP_LEN :]
+    return hash(b" ".join(rest.split())), line.epoch, raw[start:end], line.request
 
 
 def read_header(truth: Path) -> list[Backend]:
