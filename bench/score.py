@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ if not __package__:
 
 from mergelogs.accesslog import STAMP_LEN, AccessParser, client_span, unescape
 from mergelogs.streams import open_input, read_lines
-from pen.penlog import parse_line, reduce_request
+from pen.penlog import KEEP_MAX, parse_line, reduce_request
 
 _HOUR = 3600
 
@@ -71,6 +72,8 @@ class Score:
     """Backend number -> [scored, right]."""
     wrong: list[str] = field(default_factory=list)
     """The first few wrongly attributed lines, with the truth, to see why."""
+    wrong_kinds: Counter[str] = field(default_factory=Counter)
+    """Wrong lines by request kind and by how far off the chosen client's request was."""
 
     @property
     def accuracy(self) -> float:
@@ -99,6 +102,8 @@ class Score:
                     f"host{b} {100 * right / scored if scored else 0:.3f}%"
                     for b, (scored, right) in sorted(self.by_backend.items())
                 ),
+                "wrong lines: "
+                + (", ".join(f"{k} {n}" for k, n in sorted(self.wrong_kinds.items())) or "none"),
             ]
         )
 
@@ -149,13 +154,21 @@ class PenIndex:
             else:
                 self._clients[key] = (*known, client)
 
+    def distance(
+        self, client: str, server: str, request: bytes, epoch: int, span: int = 1
+    ) -> int | None:
+        """Seconds from ``epoch`` to the nearest time ``client`` sent ``request`` to
+        ``server``, looking ``span`` seconds either way; None if it did not."""
+        for away in range(span + 1):
+            for second in {epoch - away, epoch + away}:
+                known = self._clients.get(hash((server, request, second)))
+                if known is not None and (known == client or client in known):
+                    return away
+        return None
+
     def sent(self, client: str, server: str, request: bytes, epoch: int) -> bool:
         """True if ``client`` sent ``request`` to ``server`` within 1 s of ``epoch``."""
-        for second in (epoch - 1, epoch, epoch + 1):
-            known = self._clients.get(hash((server, request, second)))
-            if known is not None and (known == client or client in known):
-                return True
-        return False
+        return self.distance(client, server, request, epoch) is not None
 
 
 class Truth:
@@ -237,6 +250,22 @@ class Truth:
         return None
 
 
+def wrong_kind(
+    pen: PenIndex, row: int, truth: Truth, client: str, reduced: bytes, request: bytes
+) -> str:
+    """Why a line may have got a wrong client: what its request is like, and how far from
+    the real request the chosen client sent the same one (if it did at all)."""
+    if len(reduced) >= KEEP_MAX:
+        kind = "long"
+    elif any(byte >= 0x80 for byte in unescape(request)):
+        kind = "non-ASCII"
+    else:
+        kind = "plain"
+    server = truth.backends[truth.server[row]].address
+    away = pen.distance(client, server, reduced, truth.pen_epoch[row], span=10)
+    return f"{kind}/{'>10' if away is None else away} s"
+
+
 def score(truth_path: Path, pen_path: Path, merged: Iterable[bytes], examples: int = 0) -> Score:
     """Score the ``merged`` lines of the farm described by ``truth_path`` and ``pen_path``."""
     truth = Truth(truth_path)
@@ -281,6 +310,8 @@ def score(truth_path: Path, pen_path: Path, merged: Iterable[bytes], examples: i
         counts[0] += 1
         counts[1] += right
         result.exact += client == truth.client[row]
+        if not right:
+            result.wrong_kinds[wrong_kind(pen, row, truth, client, reduced, request or b"")] += 1
         if not right and len(result.wrong) < examples:
             result.wrong.append(
                 f"{truth.backends[truth.server[row]].address} true {truth.client[row]} "

@@ -170,6 +170,8 @@ def test_perfect_merge_scores_100_and_faults_are_counted(farm_dir):
     assert (result.lost, result.extra) == (1, 1)
     assert result.scored - result.right == 1
     assert result.wrong and "192.0.2.99" in result.wrong[0]
+    assert sum(result.wrong_kinds.values()) == 1
+    assert next(iter(result.wrong_kinds)).endswith("/>10 s"), "192.0.2.99 never sent anything"
 
 
 def test_c_mergelogs_output_is_scoreable(tmp_path):
