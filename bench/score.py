@@ -103,9 +103,18 @@ class Score:
                     for b, (scored, right) in sorted(self.by_backend.items())
                 ),
                 "wrong lines: "
-                + (", ".join(f"{k} {n}" for k, n in sorted(self.wrong_kinds.items())) or "none"),
+                + (
+                    ", ".join(f"{k} {n}" for k, n in sorted(self.wrong_kinds.items(), key=_order))
+                    or "none"
+                ),
             ]
         )
+
+
+def _order(item: tuple[str, int]) -> tuple[str, int]:
+    """Wrong-line kinds by request kind, then distance in seconds (``>10`` last)."""
+    kind, _, away = item[0].partition("/")
+    return kind, int(away.split()[0]) if away[:1].isdigit() else 99
 
 
 def line_key(parser: AccessParser, raw: bytes) -> tuple[int, int | None, bytes, bytes | None]:
