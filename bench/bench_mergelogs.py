@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--matrix", action="store_true", help="also run the accuracy matrix")
     parser.add_argument("--matrix-only", action="store_true", help="only the accuracy matrix")
-    parser.add_argument("--matrix-lines", type=int, default=3000)
+    parser.add_argument("--matrix-lines", type=int, default=10_000)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"ours: {' '.join(our_command())}; C: {C_MERGELOGS}")
