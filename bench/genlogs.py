@@ -1,4 +1,8 @@
-"""Realistic pen farm logs: pen.log, one Apache access log per backend, and the ground truth.
+"""Realistic pen farm logs: pen.log, one access log per backend, and the ground truth.
+
+Usage: ``python bench/genlogs.py OUT --backends 4 --rate 100 --lines 1000000 --skew 3 --seed 1
+[--gzip N]`` writes OUT/pen.log, OUT/access_log.hostN[.gz] and OUT/truth.tsv;
+``--check-samples DIR`` writes the committed sample set into DIR if a file of it is missing.
 
 Design notes
 ------------
@@ -14,7 +18,8 @@ What each party writes, and when:
   with that start time in its own zone (fixed offset or a DST zone), and writes the line when
   the request *ends*, so each access log is in completion order, not stamp order. The client
   it sees is pen's own address.
-- A connection that sends nothing gets a ``"-" 408`` line and no pen.log entry at all.
+- A connection that sends nothing gets a ``"-" 408`` line (nginx: ``"" 400``) and no pen.log
+  entry at all.
 
 Outputs leave a pending heap in time order, so memory is bounded by the longest request, not
 by the farm. Every access line gets a truth row: its backend, line number, the true client and
