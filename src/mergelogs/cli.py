@@ -110,7 +110,7 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
     for backend, stats in zip(backends, result.backends, strict=True):
         table.add_row(backend.address, backend.name, f"{stats.lines:,}", f"{stats.matched:,}",
                       f"{stats.unmatched:,}", f"{stats.unparsable:,}",
-                      f"{stats.out_of_order:,}", f"{stats.offset:+d} s")
+                      f"{stats.out_of_order:,}", f"{stats.offset:+.1f} s")
     table.caption = (f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
                      f"{result.pen_unusable:,} without a client address")
     return table

@@ -16,9 +16,13 @@ from mergelogs.penwindow import ClockOffset, PenWindow, normalize_address
 from pen.penlog import reduce_request
 
 LOOKAHEAD = 4096
-"""Lines held between voting on clock offsets and matching; the first ones calibrate."""
+"""Lines held at least between voting on clock offsets and matching."""
+HOLD = 10
+"""Seconds of later lines seen at least before a line is matched: a backend whose clock runs
+ahead shows its first lines late in the merged order, and they need their votes in first."""
+CALIBRATION = 512
+"""Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
 VOTE_EVERY = 16
-"""After calibration, one line in this many votes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ class BackendStats:
     unmatched: int = 0
     unparsable: int = 0
     out_of_order: int = 0
-    offset: int = 0
+    offset: float = 0.0
 
 
 @dataclass(slots=True)
@@ -84,6 +88,11 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[AccessLine]:
     """Parse raw lines of one backend log, one parser (and stamp cache) per log."""
     parse = AccessParser().parse
     return map(parse, lines)
+
+
+def _held_long_enough(placed: Placed, newest: int | None) -> bool:
+    epoch = placed[2].epoch
+    return epoch is None or newest is None or newest - epoch >= HOLD
 
 
 def request_key(request: bytes | None) -> bytes | None:
@@ -149,21 +158,23 @@ class Merger:
         servers, clocks = self._servers, self._clocks
         reach = self._settings.jitter + self._settings.radius
         emit = self._emit
+        newest = None
         seen = 0
         for placed in self._orderer:
             line = placed[2]
             epoch = line.epoch
             key = None
             if epoch is not None:
+                newest = epoch
                 key = request_key(line.request)
                 if key is not None:
                     window.load(epoch + reach)
                     seen += 1
-                    if seen <= LOOKAHEAD or not seen % VOTE_EVERY:
-                        source = placed[0]
-                        window.vote((servers[source], key), epoch, clocks[source])
+                    clock = clocks[placed[0]]
+                    if clock.votes < CALIBRATION or not seen % VOTE_EVERY:
+                        window.vote((servers[placed[0]], key), epoch, clock)
             pending.append((placed, key))
-            if len(pending) > LOOKAHEAD:
+            while len(pending) > LOOKAHEAD and _held_long_enough(pending[0][0], newest):
                 yield emit(*pending.popleft())
         while pending:
             yield emit(*pending.popleft())
@@ -177,7 +188,7 @@ class Merger:
         client = None
         if key is not None:
             at = line.epoch + self._clocks[source].offset
-            self._window.evict(at - self._settings.jitter - 2 * self._settings.radius)
+            self._window.evict(int(at) - self._settings.jitter - 2 * self._settings.radius)
             client = self._window.take((self._servers[source], key), at)
         if client is None:
             self._rejected(placed, "no request" if key is None else "no pen.log entry")

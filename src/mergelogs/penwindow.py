@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from pen.penlog import split_line
+
+_REACH = 1.1
+"""Seconds around a line's pen time where its own entry must be (1 s of rounding, latency)."""
 
 Key = tuple[str, bytes]
 """(normalised backend address, request as pen logs it)."""
@@ -91,10 +95,20 @@ class _KeyIndex:
         else:
             bisect.insort(seconds, second)
 
-    def take_nearest(self, at: int, jitter: int) -> bytes | None:
-        """Use the nearest unused entry within ``jitter`` of ``at``; earlier wins a tie."""
+    def take(self, at: float, jitter: int) -> bytes | None:
+        """Use the entry for a line whose instant on pen's clock is ``at``.
+
+        pen and the backend stamp whole seconds on clocks a fraction apart, so the line's own
+        entry lies less than a second (plus a little latency) from ``at``. Every entry there
+        is equally good, and the first one in wins: taking the earliest candidate of each
+        line in turn keeps a popular URL's entries in step with its lines. Failing that, the
+        nearest within ``jitter`` (earlier on a tie).
+        """
         live = self.live
-        pos = bisect.bisect_left(live, at)
+        pos = bisect.bisect_left(live, math.ceil(at - _REACH))
+        if pos < len(live) and live[pos] <= math.floor(at + _REACH):
+            del live[pos]
+            return self.clients.pop(pos)
         after = live[pos] - at if pos < len(live) else jitter + 1
         before = at - live[pos - 1] if pos else jitter + 1
         if before <= after:
@@ -129,27 +143,43 @@ class _KeyIndex:
 
 
 class ClockOffset:
-    """A backend's clock offset from pen's, as the peak of decaying votes."""
+    """A backend's clock offset from pen's (pen minus backend, in seconds), from votes.
+
+    Whole-second stamps turn a true offset of -1.4 s into differences of -1 (60%) and
+    -2 (40%), so the estimate is the centroid of the peak and its neighbours above the
+    background that popular URLs spread over every bin: the fraction says which two
+    seconds hold a line's entry.
+    """
 
     __slots__ = ("radius", "tally", "votes", "offset")
 
+    REFRESH_EVERY = 64
     DECAY_EVERY = 2048
 
     def __init__(self, radius: int) -> None:
         self.radius = radius
         self.tally = [0.0] * (2 * radius + 1)
         self.votes = 0
-        self.offset = 0
+        self.offset = 0.0
 
     def counted(self) -> None:
         """Note one more vote; refresh the estimate now and then, and age old votes."""
         self.votes += 1
-        if self.votes % 64 == 0:
-            peak = max(range(len(self.tally)), key=self.tally.__getitem__)
-            if self.tally[peak] > 0:
-                self.offset = peak - self.radius
+        if self.votes % self.REFRESH_EVERY == 0:
+            self.offset = self._estimate()
         if self.votes % self.DECAY_EVERY == 0:
             self.tally[:] = [v / 2 for v in self.tally]
+
+    def _estimate(self) -> float:
+        tally = self.tally
+        peak = max(range(len(tally)), key=tally.__getitem__)
+        background = sorted(tally)[len(tally) // 2]
+        near = range(max(peak - 1, 0), min(peak + 2, len(tally)))
+        weights = [max(tally[i] - background, 0.0) for i in near]
+        total = sum(weights)
+        if total <= 0:
+            return self.offset
+        return sum(i * w for i, w in zip(near, weights, strict=True)) / total - self.radius
 
 
 class PenWindow:
@@ -211,19 +241,19 @@ class PenWindow:
                 if not index.seconds:
                     del self._index[key]
 
-    def take(self, key: Key, at: int) -> bytes | None:
-        """The client of the nearest unused entry for ``key`` around pen time ``at``."""
+    def take(self, key: Key, at: float) -> bytes | None:
+        """The client of the unused entry for ``key`` that best fits pen time ``at``."""
         index = self._index.get(key)
         if index is None:
             return None
-        return index.take_nearest(at, self._jitter)
+        return index.take(at, self._jitter)
 
     def vote(self, key: Key, at: int, clock: ClockOffset) -> None:
         """Let a line whose uncorrected pen time is ``at`` vote on its backend's offset."""
         index = self._index.get(key)
         if index is not None:
             index.vote(at, clock.radius, clock.tally)
-            clock.counted()
+        clock.counted()
 
     def close(self) -> None:
         """Count the entries still unused at the end as unused."""

@@ -170,7 +170,7 @@ def test_clock_skew_is_estimated_for_popular_urls():
         log.append(clf("10.0.0.100", t - skew, uri))
         truth.append(t)
     out, _, merger = merge([log], pens, jitter=600)
-    assert merger.result().backends[0].offset in (skew - 1, skew, skew + 1)
+    assert abs(merger.result().backends[0].offset - skew) < 0.5
     when = {}
     for line in pens:
         record = parse_line(line)
