@@ -75,6 +75,8 @@ class Farm:
     """Each backend clock is off by a uniform draw in [-skew, +skew] seconds..."""
     skews: tuple[float, ...] = ()
     """... unless given here, per backend (to replay a hard case)."""
+    drift: float = 0.0
+    """Seconds per hour every backend clock gains on pen's (a clock without NTP)."""
     seed: int = 1
     start: float = DST_END_2026 - 60.0
     addresses: tuple[str, ...] = ()
@@ -423,7 +425,8 @@ class _FarmRun:
         rng, farm = self.rng, self.farm
         client = rng.choices(self.clients, cum_weights=self.client_weights)[0]
         backend = self.backend_for(client)
-        started = arrival + rng.uniform(0.0005, 0.003) + self.skews[backend]
+        clock = self.skews[backend] + farm.drift * (arrival - farm.start) / 3600.0
+        started = arrival + rng.uniform(0.0005, 0.003) + clock
         stamp = apache_stamp(math.floor(started), farm.zone(backend))
         if rng.random() < farm.idle_share:
             done = arrival + rng.uniform(1.0, max(1.0, min(20.0, farm.max_duration)))
@@ -454,7 +457,7 @@ class _FarmRun:
         duration = rng.lognormvariate(math.log(0.03), 1.0)
         if rng.random() < 0.005:
             duration = rng.uniform(1.0, farm.max_duration)
-        done = started - self.skews[backend] + min(duration, farm.max_duration)
+        done = started - clock + min(duration, farm.max_duration)
         user = b"alice" if rng.random() < 0.01 else b"-"
         referer = b"-" if rng.random() < 0.4 else b"https://www.example.com/"
         hit = Hit(stamp, request, status, size, user, referer, agent)
@@ -502,7 +505,9 @@ def truth_header(farm: Farm, gzipped: frozenset[int] = frozenset()) -> str:
     """The commented header of truth.tsv: the farm, and each backend's address and file."""
     lines = [
         f"# genlogs backends={farm.backends} rate={farm.rate:g} requests={farm.requests} "
-        f"skew={farm.skew:g} seed={farm.seed}\n",
+        f"skew={farm.skew:g} seed={farm.seed}"
+        + (f" drift={farm.drift:g}" if farm.drift else "")
+        + "\n",
         f"# pen\t{PEN_FILE}\n",
     ]
     for backend, skew in enumerate(farm.clock_skews()):
@@ -567,6 +572,7 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--duration", type=float, help="seconds of traffic instead of --lines")
     parser.add_argument("--skew", type=float, default=3.0, help="max clock skew, s (default 3)")
     parser.add_argument("--skews", help="comma-separated clock skew per backend, s (overrides)")
+    parser.add_argument("--drift", type=float, default=0.0, help="clock drift, s/hour (default 0)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=float, default=Farm().start, help="epoch of the start")
     parser.add_argument("--addresses", help="comma-separated backend addresses")
@@ -615,6 +621,7 @@ def farm_from_args(args: argparse.Namespace) -> Farm:
         rate=args.rate,
         requests=requests,
         skew=args.skew,
+        drift=args.drift,
         seed=args.seed,
         start=args.start,
         garbage_share=args.garbage,

@@ -106,6 +106,25 @@ def test_truth_names_the_pen_line_of_every_request(farm_dir):
         assert max(seen) - min(seen) <= 1 and max(abs(s) for s in seen) <= FARM.skew + 1
 
 
+def test_drift_moves_a_backend_clock_over_time(tmp_path):
+    farm = genlogs.Farm(backends=2, rate=100.0, requests=3000, skews=(0.5, 0.5), drift=360.0)
+    genlogs.write_farm(farm, tmp_path)
+    assert "drift=360" in (tmp_path / "truth.tsv").read_text()
+    parser = AccessParser()
+    lines = read(tmp_path / "access_log.host1")
+    pen_epochs = {
+        int(line_no): int(epoch)
+        for number, line_no, _, epoch, _ in truth_rows(tmp_path)
+        if number == "1" and epoch != "-"
+    }
+    deltas = [(e, parser.parse(lines[n - 1]).epoch - e) for n, e in pen_epochs.items()]
+    start, end = min(e for e, _ in deltas), max(e for e, _ in deltas)
+    early = {d for e, d in deltas if e < start + 5}
+    late = {d for e, d in deltas if e > end - 5}
+    assert early == {0, 1}, "0.5 s ahead, +0.1 s per second"
+    assert min(late) >= 2 and max(late) == 4, "3 s more after 30 s"
+
+
 def test_long_non_ascii_and_escaped_requests_are_there(farm_dir):
     parser = AccessParser()
     lines = backend_lines(farm_dir)
