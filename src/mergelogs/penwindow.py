@@ -148,26 +148,32 @@ class ClockOffset:
     hold a line's entry (``first`` to ``last`` seconds from the line's own).
     """
 
-    __slots__ = ("radius", "tally", "votes", "offset", "first", "last")
+    __slots__ = ("radius", "tally", "votes", "offset", "first", "last", "_aged")
 
-    REFRESH_EVERY = 64
-    DECAY_EVERY = 2048
+    REFRESH_EVERY = 16
+    HALF_LIFE = 120
+    """Seconds of log after which old votes count half: clocks drift, and NTP steps them."""
 
     def __init__(self, radius: int) -> None:
         self.radius = radius
         self.tally = [0.0] * (2 * radius + 1)
         self.votes = 0
         self.offset = 0.0
+        self._aged: int | None = None
         self._bounds()
 
-    def counted(self) -> None:
-        """Note one more vote; refresh the estimate now and then, and age old votes."""
+    def counted(self, epoch: int) -> None:
+        """Note one more vote, by a line at ``epoch``; refresh the estimate now and then,
+        and age the votes as the log's time passes."""
         self.votes += 1
+        if self._aged is None:
+            self._aged = epoch
+        elif epoch - self._aged >= self.HALF_LIFE:
+            self._aged = epoch
+            self.tally[:] = [v / 2 for v in self.tally]
         if self.votes % self.REFRESH_EVERY == 0:
             self.offset = self._estimate()
             self._bounds()
-        if self.votes % self.DECAY_EVERY == 0:
-            self.tally[:] = [v / 2 for v in self.tally]
 
     def _bounds(self) -> None:
         self.first = math.ceil(self.offset - _REACH)
@@ -261,7 +267,7 @@ class PenWindow:
         index = self._index.get(key)
         if index is not None:
             index.vote(at, clock.radius, clock.tally)
-        clock.counted()
+        clock.counted(at)
 
     def close(self) -> None:
         """Count the entries still unused at the end as unused."""
