@@ -1,0 +1,102 @@
+"""The persistent ``--cache``: answers per address in sqlite, each valid until its expiry.
+
+Rows are keyed by (address, mode): a name found by a plain PTR lookup says nothing about
+whether it is forward-confirmed, so ``--verify`` runs keep rows of their own. A row with
+no name is a negative entry (NXDOMAIN, no PTR, bogus name, failed confirmation). Time is
+passed in as ``now`` (epoch seconds) so that expiry can be tested without waiting.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from webresolve.errors import CacheError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    address TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    name TEXT,
+    expires REAL NOT NULL,
+    PRIMARY KEY (address, mode)
+) WITHOUT ROWID
+"""
+_COMMIT_EVERY = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A remembered answer: the name, or None for a negative entry."""
+
+    name: str | None
+    expires: float
+
+
+class Cache:
+    """An open cache file. Writes are batched; :meth:`close` commits them."""
+
+    __slots__ = ("path", "mode", "_db", "_unsaved")
+
+    def __init__(self, path: str, mode: str = "ptr") -> None:
+        """Open (creating if needed) the cache at ``path`` for lookups of kind ``mode``.
+
+        :raises CacheError: the file cannot be opened or is not a webresolve cache.
+        """
+        self.path = path
+        self.mode = mode
+        self._unsaved = 0
+        try:
+            self._db = sqlite3.connect(path, timeout=30)
+            self._db.execute(_SCHEMA)
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise CacheError(path, str(exc)) from None
+
+    def get(self, address: str, now: float) -> CacheEntry | None:
+        """The unexpired entry for ``address``, or None when there is none."""
+        row = self._run(
+            "SELECT name, expires FROM answers WHERE address = ? AND mode = ? AND expires > ?",
+            (address, self.mode, now),
+        ).fetchone()
+        return None if row is None else CacheEntry(row[0], row[1])
+
+    def put(self, address: str, name: str | None, ttl: float, now: float) -> None:
+        """Remember ``name`` (None: negative) for ``address`` for ``ttl`` seconds."""
+        self._run(
+            "INSERT OR REPLACE INTO answers (address, mode, name, expires) VALUES (?, ?, ?, ?)",
+            (address, self.mode, name, now + ttl),
+        )
+        self._unsaved += 1
+        if self._unsaved >= _COMMIT_EVERY:
+            self.commit()
+
+    def size(self, now: float) -> int:
+        """How many unexpired entries of this mode the cache holds."""
+        row = self._run(
+            "SELECT count(*) FROM answers WHERE mode = ? AND expires > ?", (self.mode, now)
+        ).fetchone()
+        return int(row[0])
+
+    def purge(self, now: float) -> int:
+        """Delete expired entries (of every mode); how many went."""
+        return self._run("DELETE FROM answers WHERE expires <= ?", (now,)).rowcount
+
+    def commit(self) -> None:
+        """Write batched entries to disk."""
+        try:
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise CacheError(self.path, str(exc)) from None
+        self._unsaved = 0
+
+    def close(self) -> None:
+        """Commit and close."""
+        self.commit()
+        self._db.close()
+
+    def _run(self, sql: str, args: tuple[object, ...]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise CacheError(self.path, str(exc)) from None
