@@ -7,8 +7,9 @@ is written as soon as its future is done; when the FIFO holds ``window`` lines, 
 waits for the head. So memory is bounded by the window (plus one entry per distinct
 address in the engine), output order is input order, and a slow address holds output back
 by at most ``window`` lines. Reading yields to the event loop whenever a new lookup is
-queued (not on every line: that would cost more than the lookups), so workers start
-sending while the window fills.
+queued, and every ``_YIELD_EVERY`` lines (not on every line: that would cost more than
+the lookups), so workers start sending while the window fills and answers are taken in
+before their timers fire.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from webresolve.engine import Engine, NameFuture
 from webresolve.rewrite import locate, rewrite
 
 _PROGRESS_EVERY = 4096
+_YIELD_EVERY = 512
 
 Entry = tuple[bytes, tuple[int, int] | None, NameFuture | None]
 
@@ -48,7 +50,7 @@ async def resolve_lines(
         future = None if span is None else engine.future_for(line[span[0] : span[1]])
         if future is None:
             stats.with_name += 1
-        elif stats.addresses != known and not future.done():
+        elif (stats.addresses != known and not future.done()) or not stats.lines % _YIELD_EVERY:
             await asyncio.sleep(0)
         pending.append((line, span, future))
         written += await _flush(pending, write, len(pending) > window)
