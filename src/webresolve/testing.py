@@ -181,8 +181,14 @@ class ServerThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.server.transport is not None:
-            self._loop.call_soon_threadsafe(self.server.transport.close)
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+    async def _close(self) -> None:
+        """Close the socket and let its ``connection_lost`` run before the loop stops."""
+        if self.server.transport is not None:
+            self.server.transport.close()
+        for _ in range(3):
+            await asyncio.sleep(0)
