@@ -90,8 +90,10 @@ class _KeyIndex:
         best = -1
         if pos < len(live) and live[pos] - at <= jitter:
             best = pos
-        if pos > 0 and at - live[pos - 1] <= jitter and (
-            best < 0 or at - live[pos - 1] <= live[pos] - at
+        if (
+            pos > 0
+            and at - live[pos - 1] <= jitter
+            and (best < 0 or at - live[pos - 1] <= live[pos] - at)
         ):
             best = pos - 1
         if best < 0:

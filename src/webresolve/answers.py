@@ -1,17 +1,12 @@
-"""What a DNS response means for one address: pure classification, no sockets."""
+"""What a DNS reply means for one address: pure classification, no sockets."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-
 from webresolve.names import canonical_address, valid_hostname
+from webresolve.wire import AAAA, CNAME, NOERROR, NXDOMAIN, PTR, A, Labels, Record, Reply
 
 _MAX_CHAIN = 8
 
@@ -47,61 +42,61 @@ class Answer:
     ttl: float = 0.0
 
 
-def final_rrset(
-    response: dns.message.Message, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
-) -> dns.rrset.RRset | None:
-    """The ``rdtype`` records for ``qname``, following CNAMEs (RFC 2317 classless PTRs)."""
-    name = qname
+def final_records(reply: Reply, qname: Labels, rtype: int) -> list[Record]:
+    """The ``rtype`` records for ``qname``, following CNAMEs (RFC 2317 classless PTRs)."""
+    name = tuple(label.lower() for label in qname)
     for _ in range(_MAX_CHAIN):
-        for rrset in response.answer:
-            if rrset.name == name and rrset.rdtype == rdtype:
-                return rrset
-        cname = next(
-            (r for r in response.answer if r.name == name and r.rdtype == dns.rdatatype.CNAME),
-            None,
-        )
-        if cname is None:
-            return None
-        name = cname[0].target
-    return None
+        found = [r for r in reply.answers if r.owner == name and r.rtype == rtype]
+        if found:
+            return found
+        alias = next((r for r in reply.answers if r.owner == name and r.rtype == CNAME), None)
+        if alias is None or not isinstance(alias.value, tuple):
+            return []
+        name = tuple(label.lower() for label in alias.value)
+    return []
 
 
-def classify_ptr(response: dns.message.Message, qname: dns.name.Name) -> Answer:
-    """The answer a PTR response gives; SERVFAIL for any rcode that is not an answer."""
-    rcode = response.rcode()
-    if rcode == dns.rcode.NXDOMAIN:
-        return Answer(None, Outcome.NXDOMAIN)
-    if rcode != dns.rcode.NOERROR:
-        return Answer(None, Outcome.SERVFAIL)
-    rrset = final_rrset(response, qname, dns.rdatatype.PTR)
-    if rrset is None or len(rrset) == 0:
-        return Answer(None, Outcome.NO_ANSWER)
-    target = sorted(rdata.target for rdata in rrset)[0]
-    text = _plain_text(target)
-    if text is None or not valid_hostname(text):
-        return Answer(None, Outcome.BOGUS, rrset.ttl)
-    return Answer(text.encode("ascii"), Outcome.RESOLVED, rrset.ttl)
-
-
-def _plain_text(name: dns.name.Name) -> str | None:
-    """The name without its root dot, or None when a label holds non-ASCII or a dot."""
-    labels = name.labels[:-1] if name.is_absolute() else name.labels
+def hostname(labels: Labels) -> bytes | None:
+    """The dotted name of ``labels`` if it is a valid host name, else None."""
     if any(b"." in label for label in labels):
         return None
     try:
-        return b".".join(labels).decode("ascii")
+        text = ".".join(label.decode("ascii") for label in labels)
     except UnicodeDecodeError:
         return None
+    if not valid_hostname(text):
+        return None
+    return text.encode("ascii")
 
 
-def confirms(response: dns.message.Message, qname: dns.name.Name, address: str) -> float | None:
+def classify_ptr(reply: Reply, qname: Labels) -> Answer:
+    """The answer a PTR reply gives; SERVFAIL for any rcode that is not an answer.
+
+    With several PTR records the smallest name is taken, so that runs agree.
+    """
+    if reply.rcode == NXDOMAIN:
+        return Answer(None, Outcome.NXDOMAIN)
+    if reply.rcode != NOERROR:
+        return Answer(None, Outcome.SERVFAIL)
+    records = [
+        (r.ttl, r.value) for r in final_records(reply, qname, PTR) if isinstance(r.value, tuple)
+    ]
+    if not records:
+        return Answer(None, Outcome.NO_ANSWER)
+    ttl = min(ttl for ttl, _ in records)
+    target = min(tuple(label.lower() for label in value) for _, value in records)
+    name = hostname(target)
+    if name is None:
+        return Answer(None, Outcome.BOGUS, ttl)
+    return Answer(name, Outcome.RESOLVED, ttl)
+
+
+def confirms(reply: Reply, qname: Labels, address: str) -> float | None:
     """The TTL of the forward record that points ``qname`` back at ``address``, else None."""
-    if response.rcode() != dns.rcode.NOERROR:
+    if reply.rcode != NOERROR:
         return None
-    rdtype = dns.rdatatype.AAAA if ":" in address else dns.rdatatype.A
-    rrset = final_rrset(response, qname, rdtype)
-    if rrset is None:
-        return None
-    if any(canonical_address(rdata.address.encode()) == address for rdata in rrset):
-        return float(rrset.ttl)
+    rtype = AAAA if ":" in address else A
+    for record in final_records(reply, qname, rtype):
+        if isinstance(record.value, str) and canonical_address(record.value.encode()) == address:
+            return float(record.ttl)
     return None

@@ -19,19 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import dns.asyncquery
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.reversename
-
+from webresolve import wire
 from webresolve.answers import Answer, Outcome, classify_ptr, confirms
 from webresolve.cache import Cache
 from webresolve.errors import LookupFailed, LookupTimeout
-from webresolve.names import canonical_address, is_ipv6
+from webresolve.names import canonical_address, is_ipv6, reverse_name
 from webresolve.plan import Attempts, RateLimiter, clamp_ttl
 from webresolve.stats import Stats
 from webresolve.transport import Nameserver, Transport
@@ -159,11 +151,11 @@ class Engine:
 
     async def resolve(self, address: str) -> Answer:
         """Look ``address`` up over DNS (PTR, then the forward check with ``verify``)."""
-        qname = dns.reversename.from_address(address)
-        response = await self._ask(qname, dns.rdatatype.PTR)
-        if isinstance(response, Outcome):
-            return Answer(None, response)
-        answer = classify_ptr(response, qname)
+        qname = wire.labels_of(reverse_name(address))
+        reply = await self._ask(qname, wire.PTR)
+        if isinstance(reply, Outcome):
+            return Answer(None, reply)
+        answer = classify_ptr(reply, qname)
         if answer.outcome is not Outcome.RESOLVED or not self.settings.verify:
             return answer
         return await self._confirm(address, answer)
@@ -171,22 +163,20 @@ class Engine:
     async def _confirm(self, address: str, answer: Answer) -> Answer:
         """Forward-confirmed reverse DNS: the name must resolve back to ``address``."""
         assert answer.name is not None
-        qname = dns.name.from_text(answer.name.decode("ascii"))
-        rdtype = dns.rdatatype.AAAA if is_ipv6(address) else dns.rdatatype.A
-        response = await self._ask(qname, rdtype)
-        if isinstance(response, Outcome):
-            return Answer(None, response)
-        ttl = confirms(response, qname, address)
+        qname = wire.labels_of(answer.name.decode("ascii"))
+        reply = await self._ask(qname, wire.AAAA if is_ipv6(address) else wire.A)
+        if isinstance(reply, Outcome):
+            return Answer(None, reply)
+        ttl = confirms(reply, qname, address)
         if ttl is None:
             return Answer(None, Outcome.UNVERIFIED)
         return Answer(answer.name, Outcome.RESOLVED, min(ttl, answer.ttl))
 
-    async def _ask(
-        self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
-    ) -> dns.message.Message | Outcome:
-        """An answer (NOERROR or NXDOMAIN) for one question, or the failure that ended it."""
+    async def _ask(self, qname: wire.Labels, qtype: int) -> wire.Reply | Outcome:
+        """A reply (NOERROR or NXDOMAIN) to one question, or the failure that ended it."""
         if not self.settings.nameservers:
             return Outcome.SERVFAIL
+        asked = wire.question(qname, qtype)
         loop = asyncio.get_running_loop()
         s = self.settings
         attempts = Attempts(len(s.nameservers), s.retries, s.timeout, s.lifetime, loop.time())
@@ -199,30 +189,15 @@ class Engine:
             if step is None:
                 return failure
             try:
-                response = await self._attempt(step[0], qname, rdtype, step[1])
+                reply = await self._transport.query(step[0], asked, step[1])
+                if reply.truncated:
+                    reply = await self._transport.query_tcp(step[0], asked, step[1])
             except LookupTimeout:
                 failure = Outcome.TIMEOUT
                 continue
             except LookupFailed:
                 failure = Outcome.SERVFAIL
                 continue
-            if response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                return response
+            if reply.rcode in (wire.NOERROR, wire.NXDOMAIN):
+                return reply
             failure = Outcome.SERVFAIL
-
-    async def _attempt(
-        self, server: int, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, timeout: float
-    ) -> dns.message.Message:
-        """One query over UDP, repeated over TCP when the answer comes back truncated."""
-        response = await self._transport.query(server, qname, rdtype, timeout)
-        if not response.flags & dns.flags.TC:
-            return response
-        where = self.settings.nameservers[server]
-        query = dns.message.make_query(qname, rdtype)
-        self._transport.sent += 1
-        try:
-            return await dns.asyncquery.tcp(query, where.host, timeout, where.port)
-        except (TimeoutError, dns.exception.Timeout) as exc:
-            raise LookupTimeout(str(where), "timeout over TCP") from exc
-        except (OSError, dns.exception.DNSException, ValueError) as exc:
-            raise LookupFailed(str(where), f"TCP: {exc}") from exc

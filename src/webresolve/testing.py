@@ -39,6 +39,7 @@ class Behaviour(enum.Enum):
     REFUSED = "refused"
     DROP = "drop"
     GARBAGE = "garbage"
+    """The right id and question, then answer records cut off: a malformed reply."""
     TRUNCATE = "truncate"
 
 
@@ -121,7 +122,8 @@ class FakeDns(asyncio.DatagramProtocol):
         if b is Behaviour.DROP:
             return None, 0.0
         if b is Behaviour.GARBAGE:
-            return query.id.to_bytes(2, "big") + b"\x81\x80\x00\x01garbage-garbage", rule.delay
+            header = response.to_wire()
+            return header[:6] + b"\x00\x03" + header[8:] + b"\xc0\x0c\x00", rule.delay
         if b is Behaviour.ANSWER and rule.name is not None:
             rrset = dns.rrset.RRset(question.name, dns.rdataclass.IN, dns.rdatatype.PTR)
             rrset.add(PTR(dns.rdataclass.IN, dns.rdatatype.PTR, rule.name), rule.ttl)

@@ -17,10 +17,16 @@ from tests.mergelogs.conftest import BASE, clf, pen
 
 A = [clf("10.0.0.100", BASE, b"GET /a HTTP/1.1"), clf("10.0.0.100", BASE + 2, b"GET /c HTTP/1.1")]
 B = [clf("10.0.0.100", BASE + 1, b"GET /b HTTP/1.1"), b"not a log line\n"]
-PEN = [pen("192.0.2.1", BASE, "10.0.0.1", b"GET /a HTTP/1.1"),
-       pen("192.0.2.2", BASE + 1, "10.0.0.2", b"GET /b HTTP/1.1")]
-MERGED = [A[0].replace(b"10.0.0.100", b"192.0.2.1"), B[0].replace(b"10.0.0.100", b"192.0.2.2"),
-          B[1], A[1]]
+PEN = [
+    pen("192.0.2.1", BASE, "10.0.0.1", b"GET /a HTTP/1.1"),
+    pen("192.0.2.2", BASE + 1, "10.0.0.2", b"GET /b HTTP/1.1"),
+]
+MERGED = [
+    A[0].replace(b"10.0.0.100", b"192.0.2.1"),
+    B[0].replace(b"10.0.0.100", b"192.0.2.2"),
+    B[1],
+    A[1],
+]
 
 
 @pytest.fixture
@@ -53,7 +59,8 @@ def test_output_file_is_atomic_and_rejects_listed(farm, tmp_path):
     ]
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["a.log", "b.log", "pen.log", "out.log", "rejects"])
+        ["a.log", "b.log", "pen.log", "out.log", "rejects"]
+    )
 
 
 def _umask():
@@ -100,8 +107,20 @@ def test_ipv6_backend_spec(write):
 
 def test_utc_summary_and_compat_flags(farm):
     penlog, a, b = farm
-    result = run("-p", penlog, "-c", "-d", "--utc", "--summary", "-j", "5", "-t", "0",
-                 f"10.0.0.1:{a}", f"10.0.0.2:{b}")
+    result = run(
+        "-p",
+        penlog,
+        "-c",
+        "-d",
+        "--utc",
+        "--summary",
+        "-j",
+        "5",
+        "-t",
+        "0",
+        f"10.0.0.1:{a}",
+        f"10.0.0.2:{b}",
+    )
     assert result.exit_code == 0
     assert b"+0000]" in result.stdout_bytes
     assert "mergelogs summary" in result.stderr
@@ -145,8 +164,13 @@ def test_usage_and_io_errors_exit_2(farm, args, message):
 
 def test_console_script_runs_as_a_filter(farm):
     penlog, a, _ = farm
-    done = subprocess.run([sys.executable, "-m", "mergelogs", "-p", penlog, "10.0.0.1:-"],
-                          input=b"".join(A), capture_output=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mergelogs", "-p", penlog, "10.0.0.1:-"],
+        input=b"".join(A),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0
     assert done.stdout.startswith(b"192.0.2.1 ")
     assert done.stderr == b""

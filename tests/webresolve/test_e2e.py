@@ -26,7 +26,7 @@ def free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until_answering(port: int) -> None:
+def wait_until_answering(port: int, proc: subprocess.Popen[bytes]) -> None:
     query = dns.message.make_query("1.0.0.127.in-addr.arpa.", "PTR")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -34,8 +34,12 @@ def wait_until_answering(port: int) -> None:
             dns.query.udp(query, "127.0.0.1", timeout=0.2, port=port)
             return
         except (dns.exception.Timeout, OSError):
+            if proc.poll() is not None:
+                break
             time.sleep(0.05)
-    raise AssertionError("dnsmasq did not start answering")
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    raise AssertionError(f"dnsmasq did not start answering: {err!r}")
 
 
 @pytest.fixture
@@ -53,7 +57,7 @@ def dnsmasq(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        wait_until_answering(port)
+        wait_until_answering(port, proc)
         yield port, names
     finally:
         proc.terminate()
