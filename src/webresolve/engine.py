@@ -63,6 +63,7 @@ class Engine:
         self._hosts = hosts or {}
         self._cache = cache
         self._clock = clock
+        self._cached = cache.load(clock()) if cache is not None else {}
         self._transport = Transport(list(settings.nameservers))
         self._rate = RateLimiter(settings.rate)
         self._by_field: dict[bytes, NameFuture | None] = {}
@@ -114,13 +115,13 @@ class Engine:
         if name is not None:
             self.stats.hosts_hits += 1
             return Answer(name.encode("ascii"), Outcome.RESOLVED)
-        entry = self._cache.get(address, self._clock()) if self._cache else None
-        if entry is None:
+        if address not in self._cached:
             return None
         self.stats.cache_hits += 1
-        if entry.name is None:
+        cached = self._cached[address]
+        if cached is None:
             return Answer(None, Outcome.NXDOMAIN)
-        return Answer(entry.name.encode("ascii"), Outcome.RESOLVED)
+        return Answer(cached.encode("ascii"), Outcome.RESOLVED)
 
     def _finish(self, future: NameFuture, answer: Answer) -> None:
         self.stats.count(answer.outcome)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
+import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -194,3 +195,23 @@ class ServerThread:
             self.server.transport.close()
         for _ in range(3):
             await asyncio.sleep(0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port number free for both UDP and TCP on ``host``, from port-0 binds that are
+    closed before returning: for a DNS server started as another process (dnsmasq binds
+    both protocols, and fails if another program holds the TCP port).
+
+    :raises OSError: no such port found in 50 tries.
+    """
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no port free for both UDP and TCP")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from webresolve.cache import Cache, CacheEntry
+from webresolve.cache import Cache
 from webresolve.errors import CacheError
 
 
@@ -17,10 +17,9 @@ def test_persists_and_expires(tmp_path: Path) -> None:
     cache.put("192.0.2.2", None, ttl=10, now=1000.0)
     cache.close()
     cache = Cache(path)
-    assert cache.get("192.0.2.1", 1050.0) == CacheEntry("host.example", 1100.0)
-    assert cache.get("192.0.2.2", 1005.0) == CacheEntry(None, 1010.0)
-    assert cache.get("192.0.2.2", 1010.0) is None
-    assert cache.get("192.0.2.1", 1100.0) is None
+    assert cache.load(1005.0) == {"192.0.2.1": "host.example", "192.0.2.2": None}
+    assert cache.load(1010.0) == {"192.0.2.1": "host.example"}
+    assert cache.load(1100.0) == {}
     assert cache.size(1005.0) == 2
     assert cache.purge(1050.0) == 1
     assert cache.size(0.0) == 1
@@ -33,7 +32,7 @@ def test_modes_are_separate(tmp_path: Path) -> None:
     plain.put("192.0.2.1", "host.example", 100, 0.0)
     plain.close()
     verified = Cache(path, "fcrdns")
-    assert verified.get("192.0.2.1", 1.0) is None
+    assert verified.load(1.0) == {}
     verified.close()
 
 
@@ -41,7 +40,8 @@ def test_replacing_an_entry(tmp_path: Path) -> None:
     cache = Cache(str(tmp_path / "c.db"))
     cache.put("192.0.2.1", "old.example", 100, 0.0)
     cache.put("192.0.2.1", "new.example", 100, 50.0)
-    assert cache.get("192.0.2.1", 120.0) == CacheEntry("new.example", 150.0)
+    assert cache.load(149.0) == {"192.0.2.1": "new.example"}
+    assert cache.load(150.0) == {}
     cache.close()
 
 

@@ -13,17 +13,12 @@ import dns.message
 import dns.query
 import pytest
 
+from webresolve.testing import free_port
+
 from .conftest import log_line
 
 BIN = Path(sys.executable).parent
 DNSMASQ = "/usr/sbin/dnsmasq"
-
-
-def free_udp_port() -> int:
-    """A port number from a port-0 bind, closed just before the caller uses it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_answering(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -48,7 +43,7 @@ def dnsmasq(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     names |= {f"2001:db8::{i:x}": f"six{i}.farm.example" for i in range(1, 50)}
     hosts = tmp_path / "addn-hosts"
     hosts.write_text("".join(f"{a} {n}\n" for a, n in names.items()))
-    port = free_udp_port()
+    port = free_port()
     proc = subprocess.Popen(
         [DNSMASQ, "--no-daemon", "-C", "/dev/null", "--port", str(port),
          "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
