@@ -20,7 +20,6 @@ from rich.table import Table
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
 from mergelogs.streams import Input, atomic_output, open_input, read_lines
-from pen.penlog import PenRecord, parse_line
 
 log = logging.getLogger("mergelogs")
 
@@ -76,13 +75,6 @@ def _open(name: str) -> Input:
         raise InputError(name, exc.strerror or str(exc)) from exc
 
 
-def _pen_records(source: Input) -> Iterator[PenRecord]:
-    for line in read_lines(source):
-        record = parse_line(line)
-        if record is not None:
-            yield record
-
-
 class _Reporter:
     """Progress bar (when wanted) fed by the merge's line counts and the inputs' positions."""
 
@@ -112,84 +104,38 @@ class _Reporter:
 
 def _summary_table(backends: list[Backend], result: Result) -> Table:
     table = Table(title="mergelogs summary")
-    for column in (
-        "backend",
-        "log",
-        "lines",
-        "matched",
-        "unmatched",
-        "unparsable",
-        "out of order",
-        "clock offset",
-    ):
+    for column in ("backend", "log", "lines", "matched", "unmatched", "unparsable",
+                   "out of order", "clock offset"):
         table.add_column(column, justify="left" if column in ("backend", "log") else "right")
     for backend, stats in zip(backends, result.backends, strict=True):
-        table.add_row(
-            backend.address,
-            backend.name,
-            f"{stats.lines:,}",
-            f"{stats.matched:,}",
-            f"{stats.unmatched:,}",
-            f"{stats.unparsable:,}",
-            f"{stats.out_of_order:,}",
-            f"{stats.offset:+d} s",
-        )
-    table.caption = (
-        f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
-        f"{result.pen_unusable:,} without a client address"
-    )
+        table.add_row(backend.address, backend.name, f"{stats.lines:,}", f"{stats.matched:,}",
+                      f"{stats.unmatched:,}", f"{stats.unparsable:,}",
+                      f"{stats.out_of_order:,}", f"{stats.offset:+.1f} s")
+    table.caption = (f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
+                     f"{result.pen_unusable:,} without a client address")
     return table
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})
 @click.option("-p", "penlog", metavar="PENLOG", help="Log file written by pen (-l).")
-@click.option(
-    "-j",
-    "jitter",
-    type=click.IntRange(0),
-    default=600,
-    show_default=True,
-    help="Seconds between a request in pen.log and in a backend log.",
-)
-@click.option(
-    "-t",
-    "shift",
-    type=int,
-    default=0,
-    help="Seconds to subtract from pen.log times (pen's clock ahead of the backends).",
-)
+@click.option("-j", "jitter", type=click.IntRange(0), default=600, show_default=True,
+              help="Seconds between a request in pen.log and in a backend log.")
+@click.option("-t", "shift", type=int, default=0,
+              help="Seconds to subtract from pen.log times (pen's clock ahead of the backends).")
 @click.option("-c", "no_cache", is_flag=True, help="Accepted for compatibility; no effect.")
 @click.option("-d", "debug", count=True, help="Debugging on stderr (repeat for more).")
 @click.option("-o", "output", metavar="FILE", help="Write here (atomically) instead of stdout.")
-@click.option(
-    "-r",
-    "rejects",
-    metavar="FILE",
-    help="Write every line that kept its original client, with the reason.",
-)
+@click.option("-r", "rejects", metavar="FILE",
+              help="Write every line that kept its original client, with the reason.")
 @click.option("--utc", is_flag=True, help="Rewrite every time to +0000.")
 @click.option("--summary", is_flag=True, help="Print per-backend figures on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="Progress and summary even off a terminal.")
-@click.option(
-    "--reorder",
-    type=click.IntRange(0),
-    default=60,
-    show_default=True,
-    help="Seconds a backend may write a line after a later one.",
-)
-@click.option(
-    "--max-skew",
-    type=click.IntRange(0),
-    default=60,
-    show_default=True,
-    help="Largest backend clock offset to estimate, in seconds.",
-)
-@click.option(
-    "--max-unmatched",
-    type=click.FloatRange(0, 100),
-    default=None,
-    help="Exit 1 if more than this percentage of lines stay unmatched.",
-)
+@click.option("--reorder", type=click.IntRange(0), default=60, show_default=True,
+              help="Seconds a backend may write a line after a later one.")
+@click.option("--max-skew", type=click.IntRange(0), default=60, show_default=True,
+              help="Largest backend clock offset to estimate, in seconds.")
+@click.option("--max-unmatched", type=click.FloatRange(0, 100), default=None,
+              help="Exit 1 if more than this percentage of lines stay unmatched.")
 @click.argument("backends", nargs=-1, type=BackendSpec())
 def main(
     penlog: str | None,
@@ -224,15 +170,8 @@ def main(
         console.width = 160
     settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
     try:
-        result = _run(
-            penlog,
-            list(backends),
-            settings,
-            output,
-            rejects,
-            console,
-            verbose or console.is_terminal,
-        )
+        result = _run(penlog, list(backends), settings, output, rejects,
+                      console, verbose or console.is_terminal)
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
@@ -242,9 +181,8 @@ def main(
     if max_unmatched is not None and result.lines:
         share = 100.0 * result.unmatched / result.lines
         if share > max_unmatched:
-            click.echo(
-                f"mergelogs: {share:.2f}% of lines unmatched (more than {max_unmatched}%)", err=True
-            )
+            click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
+                       f"(more than {max_unmatched}%)", err=True)
             sys.exit(EXIT_PARTIAL)
 
 
@@ -283,7 +221,7 @@ def _run(
         merger = Merger(
             backends,
             [_guarded(read_lines(i), i.name) for i in inputs],
-            _pen_records(pen_input),
+            _guarded(read_lines(pen_input), pen_input.name),
             settings,
             _reject_writer(backends, reject_out),
             reporter.lines,
@@ -309,8 +247,6 @@ def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[R
         name = backends[item.backend].name
         log.info("%s:%d: %s", name, item.lineno, item.reason)
         if out is not None:
-            out.write(
-                b"%s:%d: %s: %s" % (name.encode(), item.lineno, item.reason.encode(), item.raw)
-            )
-
+            out.write(b"%s:%d: %s: %s" % (name.encode(), item.lineno, item.reason.encode(),
+                                          item.raw))
     return reject

@@ -13,11 +13,7 @@ BASE = 1795577386  # 2026-11-25 03:29:46 UTC
 def clf(client: str, epoch: int, request: bytes, offset: int = 0, status: int = 200) -> bytes:
     """A combined-format line as Apache 2.x writes it (``request`` already escaped)."""
     return b'%s - - [%s] "%s" %d 512 "-" "agent/1.0"\n' % (
-        client.encode(),
-        format_stamp(epoch, offset),
-        request,
-        status,
-    )
+        client.encode(), format_stamp(epoch, offset), request, status)
 
 
 def pen(client: str, epoch: int, server: str, request: bytes) -> bytes:

@@ -20,156 +20,54 @@ T0 = calendar.timegm((2011, 9, 18, 23, 18, 28))  # 18/Sep/2011:19:18:28 -0400
 
 CASES = [
     # (name, line, client, epoch, request)
-    (
-        "common",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 -\n',
-        b"1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "combined",
-        b'1.2.3.4 - frank [18/Sep/2011:19:18:28 -0400] "GET /a HTTP/1.0" 200 2326 '
-        b'"http://x/" "Mozilla/4.08 [en] (Win98; I ;Nav)"\n',
-        b"1.2.3.4",
-        T0,
-        b"GET /a HTTP/1.0",
-    ),
-    (
-        "debian %O",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 512 "-" "-"\n',
-        b"1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "vhost_combined",
-        b"www.example.com:443 5.6.7.8 - - [18/Sep/2011:19:18:28 -0400] "
-        b'"GET / HTTP/1.1" 200 512 "-" "-"\n',
-        b"5.6.7.8",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "vhost ipv6 client",
-        b'www.example.com:80 2001:db8::1 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
-        b"2001:db8::1",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "ipv6 client ending in :80",
-        b'2001:db8::80 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
-        b"2001:db8::80",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "v4-mapped",
-        b'::ffff:1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
-        b"::ffff:1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "nginx escapes",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /caf\\xC3\\xA9\\x22 '
-        b'HTTP/1.1" 200 0 "-" "a\\x22b"\n',
-        b"1.2.3.4",
-        T0,
-        b"GET /caf\\xC3\\xA9\\x22 HTTP/1.1",
-    ),
-    (
-        "dash request 408",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "-" 408 - "-" "-"\n',
-        b"1.2.3.4",
-        T0,
-        b"-",
-    ),
-    (
-        "empty request",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "" 400 0 "-" "-"\n',
-        b"1.2.3.4",
-        T0,
-        b"",
-    ),
-    (
-        "tls junk",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "\\x16\\x03\\x01" 400 0\n',
-        b"1.2.3.4",
-        T0,
-        b"\\x16\\x03\\x01",
-    ),
-    (
-        "quotes in ua",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /\\"q\\" HTTP/1.1" 200 1 '
-        b'"-" "Mozilla/5.0 \\"x\\""\n',
-        b"1.2.3.4",
-        T0,
-        b'GET /\\"q\\" HTTP/1.1',
-    ),
-    (
-        "backslash before quote",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /a\\\\" 200 1\n',
-        b"1.2.3.4",
-        T0,
-        b"GET /a\\\\",
-    ),
-    (
-        "user with space",
-        b'1.2.3.4 - john smith [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
-        b"1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "empty user",
-        b'1.2.3.4 - "" [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
-        b"1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "crlf",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\r\n',
-        b"1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "hostname client",
-        b'host.example.org - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
-        b"host.example.org",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "+0530",
-        b'1.2.3.4 - - [19/Sep/2011:04:48:28 +0530] "GET / HTTP/1.1" 200 1\n',
-        b"1.2.3.4",
-        T0,
-        b"GET / HTTP/1.1",
-    ),
-    (
-        "30 KB",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /' + b"x" * 30000 + b' HTTP/1.1" 200 1\n',
-        b"1.2.3.4",
-        T0,
-        b"GET /" + b"x" * 30000 + b" HTTP/1.1",
-    ),
-    (
-        "invalid utf-8 raw",
-        b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /\xff\xfe HTTP/1.0" 200 1\n',
-        b"1.2.3.4",
-        T0,
-        b"GET /\xff\xfe HTTP/1.0",
-    ),
+    ("common", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 -\n',
+     b"1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("combined", b'1.2.3.4 - frank [18/Sep/2011:19:18:28 -0400] "GET /a HTTP/1.0" 200 2326 '
+     b'"http://x/" "Mozilla/4.08 [en] (Win98; I ;Nav)"\n', b"1.2.3.4", T0, b"GET /a HTTP/1.0"),
+    ("debian %O", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 512 "-" "-"\n',
+     b"1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("vhost_combined", b'www.example.com:443 5.6.7.8 - - [18/Sep/2011:19:18:28 -0400] '
+     b'"GET / HTTP/1.1" 200 512 "-" "-"\n', b"5.6.7.8", T0, b"GET / HTTP/1.1"),
+    ("vhost ipv6 client", b'www.example.com:80 2001:db8::1 - - [18/Sep/2011:19:18:28 -0400] '
+     b'"GET / HTTP/1.1" 200 1\n', b"2001:db8::1", T0, b"GET / HTTP/1.1"),
+    ("ipv6 client ending in :80", b'2001:db8::80 - - [18/Sep/2011:19:18:28 -0400] '
+     b'"GET / HTTP/1.1" 200 1\n', b"2001:db8::80", T0, b"GET / HTTP/1.1"),
+    ("v4-mapped", b'::ffff:1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
+     b"::ffff:1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("nginx escapes", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /caf\\xC3\\xA9\\x22 '
+     b'HTTP/1.1" 200 0 "-" "a\\x22b"\n', b"1.2.3.4", T0, b"GET /caf\\xC3\\xA9\\x22 HTTP/1.1"),
+    ("dash request 408", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "-" 408 - "-" "-"\n',
+     b"1.2.3.4", T0, b"-"),
+    ("empty request", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "" 400 0 "-" "-"\n',
+     b"1.2.3.4", T0, b""),
+    ("tls junk", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "\\x16\\x03\\x01" 400 0\n',
+     b"1.2.3.4", T0, b"\\x16\\x03\\x01"),
+    ("quotes in ua", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /\\"q\\" HTTP/1.1" 200 1 '
+     b'"-" "Mozilla/5.0 \\"x\\""\n', b"1.2.3.4", T0, b'GET /\\"q\\" HTTP/1.1'),
+    ("backslash before quote", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /a\\\\" 200 1\n',
+     b"1.2.3.4", T0, b"GET /a\\\\"),
+    ("user with space",
+     b'1.2.3.4 - john smith [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
+     b"1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("empty user", b'1.2.3.4 - "" [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
+     b"1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("crlf", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\r\n',
+     b"1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("hostname client",
+     b'host.example.org - - [18/Sep/2011:19:18:28 -0400] "GET / HTTP/1.1" 200 1\n',
+     b"host.example.org", T0, b"GET / HTTP/1.1"),
+    ("+0530", b'1.2.3.4 - - [19/Sep/2011:04:48:28 +0530] "GET / HTTP/1.1" 200 1\n',
+     b"1.2.3.4", T0, b"GET / HTTP/1.1"),
+    ("30 KB", b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /' + b"x" * 30000
+     + b' HTTP/1.1" 200 1\n', b"1.2.3.4", T0, b"GET /" + b"x" * 30000 + b" HTTP/1.1"),
+    ("invalid utf-8 raw",
+     b'1.2.3.4 - - [18/Sep/2011:19:18:28 -0400] "GET /\xff\xfe HTTP/1.0" 200 1\n',
+     b"1.2.3.4", T0, b"GET /\xff\xfe HTTP/1.0"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "line", "client", "epoch", "req"), CASES, ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("name", "line", "client", "epoch", "req"), CASES,
+                         ids=[c[0] for c in CASES])
 def test_parse(name, line, client, epoch, req):
     parsed = AccessParser().parse(line)
     assert parsed.raw is line

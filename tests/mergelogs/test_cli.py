@@ -6,6 +6,7 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import subprocess
 import sys
 
@@ -17,16 +18,10 @@ from tests.mergelogs.conftest import BASE, clf, pen
 
 A = [clf("10.0.0.100", BASE, b"GET /a HTTP/1.1"), clf("10.0.0.100", BASE + 2, b"GET /c HTTP/1.1")]
 B = [clf("10.0.0.100", BASE + 1, b"GET /b HTTP/1.1"), b"not a log line\n"]
-PEN = [
-    pen("192.0.2.1", BASE, "10.0.0.1", b"GET /a HTTP/1.1"),
-    pen("192.0.2.2", BASE + 1, "10.0.0.2", b"GET /b HTTP/1.1"),
-]
-MERGED = [
-    A[0].replace(b"10.0.0.100", b"192.0.2.1"),
-    B[0].replace(b"10.0.0.100", b"192.0.2.2"),
-    B[1],
-    A[1],
-]
+PEN = [pen("192.0.2.1", BASE, "10.0.0.1", b"GET /a HTTP/1.1"),
+       pen("192.0.2.2", BASE + 1, "10.0.0.2", b"GET /b HTTP/1.1")]
+MERGED = [A[0].replace(b"10.0.0.100", b"192.0.2.1"), B[0].replace(b"10.0.0.100", b"192.0.2.2"),
+          B[1], A[1]]
 
 
 @pytest.fixture
@@ -59,8 +54,7 @@ def test_output_file_is_atomic_and_rejects_listed(farm, tmp_path):
     ]
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["a.log", "b.log", "pen.log", "out.log", "rejects"]
-    )
+        ["a.log", "b.log", "pen.log", "out.log", "rejects"])
 
 
 def _umask():
@@ -107,20 +101,8 @@ def test_ipv6_backend_spec(write):
 
 def test_utc_summary_and_compat_flags(farm):
     penlog, a, b = farm
-    result = run(
-        "-p",
-        penlog,
-        "-c",
-        "-d",
-        "--utc",
-        "--summary",
-        "-j",
-        "5",
-        "-t",
-        "0",
-        f"10.0.0.1:{a}",
-        f"10.0.0.2:{b}",
-    )
+    result = run("-p", penlog, "-c", "-d", "--utc", "--summary", "-j", "5", "-t", "0",
+                 f"10.0.0.1:{a}", f"10.0.0.2:{b}")
     assert result.exit_code == 0
     assert b"+0000]" in result.stdout_bytes
     assert "mergelogs summary" in result.stderr
@@ -164,13 +146,41 @@ def test_usage_and_io_errors_exit_2(farm, args, message):
 
 def test_console_script_runs_as_a_filter(farm):
     penlog, a, _ = farm
-    done = subprocess.run(
-        [sys.executable, "-m", "mergelogs", "-p", penlog, "10.0.0.1:-"],
-        input=b"".join(A),
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
+    done = subprocess.run([sys.executable, "-m", "mergelogs", "-p", penlog, "10.0.0.1:-"],
+                          input=b"".join(A), capture_output=True, timeout=30, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith(b"192.0.2.1 ")
     assert done.stderr == b""
+
+
+def test_verbose_reports_on_stderr_even_off_a_terminal(farm):
+    penlog, a, b = farm
+    result = run("-p", penlog, "-v", f"10.0.0.1:{a}", f"10.0.0.2:{b}")
+    assert result.exit_code == 0
+    assert "mergelogs summary" in result.stderr
+    assert "10.0.0.2" in result.stderr
+    assert result.stdout_bytes == b"".join(MERGED)
+
+
+def test_reorder_window_and_max_skew_options(write):
+    early = [clf("1.1.1.1", BASE + 10, b"GET /a HTTP/1.1")] * 600
+    later = [clf("1.1.1.1", BASE + 40, b"GET /b HTTP/1.1")] * 600
+    late = clf("1.1.1.1", BASE, b"GET /late HTTP/1.1")
+    log = write("late.log", [*early, *later, late])
+    penlog = write("pen.log", [])
+    ordered = run("-p", penlog, "--reorder", "60", f"10.0.0.1:{log}")
+    assert ordered.stdout_bytes == b"".join([late, *early, *later])
+    unordered = run("-p", penlog, "--reorder", "5", "-v", f"10.0.0.1:{log}")
+    assert unordered.stdout_bytes == b"".join([*early, late, *later])
+    assert re.search(r"1,201 .* 1 .*\+0\.0 s", unordered.stderr)
+    assert run("-p", penlog, "--max-skew", "-1", f"10.0.0.1:{log}").exit_code == 2
+
+
+def test_blank_lines_crlf_and_missing_final_newline_survive(write):
+    body = (b"\n" + clf("10.0.0.100", BASE, b"GET /a HTTP/1.1").replace(b"\n", b"\r\n")
+            + b"\n" + clf("10.0.0.100", BASE + 1, b"GET /b HTTP/1.1").rstrip(b"\n"))
+    log = write("raw.log", [body])
+    penlog = write("pen.log", [pen("192.0.2.1", BASE, "10.0.0.1", b"GET /a HTTP/1.1")])
+    result = run("-p", penlog, f"10.0.0.1:{log}")
+    restored = body.replace(b"10.0.0.100 - - [25", b"192.0.2.1 - - [25", 1)
+    assert result.stdout_bytes == restored + b"\n"

@@ -17,13 +17,8 @@ def merge(logs, pen_lines, addresses=None, **options):
     addresses = addresses or [f"10.0.0.{i + 1}" for i in range(len(logs))]
     backends = [Backend(a, f"log{i}") for i, a in enumerate(addresses)]
     rejects = []
-    merger = Merger(
-        backends,
-        logs,
-        iter(filter(None, map(parse_line, pen_lines))),
-        Settings(**options),
-        rejects.append,
-    )
+    merger = Merger(backends, logs, pen_lines,
+                    Settings(**options), rejects.append)
     return list(merger), rejects, merger
 
 
@@ -55,9 +50,8 @@ def farms(draw):
             else:
                 when = now - draw(st.integers(0, 30)) if kind == "late" else now
                 offset = draw(st.sampled_from([0, -18000, 3600]))
-                lines.append(
-                    clf("10.9.9.9", when, b"GET /%d HTTP/1.1" % draw(st.integers(0, 3)), offset)
-                )
+                lines.append(clf("10.9.9.9", when, b"GET /%d HTTP/1.1" % draw(st.integers(0, 3)),
+                                 offset))
         logs.append(lines)
     return logs
 
@@ -66,19 +60,12 @@ def farms(draw):
 @given(farms(), st.integers(0, 3))
 def test_every_line_once_and_in_order(logs, seed):
     rng = random.Random(seed)
-    pen_lines = [
-        pen(
-            f"192.0.2.{rng.randrange(250)}",
-            BASE + rng.randrange(120),
-            f"10.0.0.{rng.randrange(1, 4)}",
-            b"GET /%d HTTP/1.1" % rng.randrange(4),
-        )
-        for _ in range(60)
-    ]
+    pen_lines = [pen(f"192.0.2.{rng.randrange(250)}", BASE + rng.randrange(120),
+                     f"10.0.0.{rng.randrange(1, 4)}", b"GET /%d HTTP/1.1" % rng.randrange(4))
+                 for _ in range(60)]
     out, _, _ = merge(logs, pen_lines, window=60)
     assert sorted(map(without_client, out)) == sorted(
-        without_client(x) for log in logs for x in log
-    )
+        without_client(x) for log in logs for x in log)
     parser = AccessParser()
     times = [e for e in (parser.parse(x).epoch for x in out) if e is not None]
     assert times == sorted(times)
@@ -92,12 +79,8 @@ def test_ties_keep_file_order_then_argument_order():
 
 
 def test_unparsable_lines_stay_next_to_their_neighbours():
-    a = [
-        b"junk at start\n",
-        clf("1.1.1.1", BASE + 5, b"GET /a HTTP/1.1"),
-        b"junk after a\n",
-        clf("1.1.1.1", BASE + 9, b"GET /c HTTP/1.1"),
-    ]
+    a = [b"junk at start\n", clf("1.1.1.1", BASE + 5, b"GET /a HTTP/1.1"), b"junk after a\n",
+         clf("1.1.1.1", BASE + 9, b"GET /c HTTP/1.1")]
     b = [clf("1.1.1.1", BASE + 7, b"GET /b HTTP/1.1")]
     out, rejects, merger = merge([a, b], [])
     assert out == [a[0], a[1], a[2], b[0], a[3]]
@@ -108,26 +91,20 @@ def test_unparsable_lines_stay_next_to_their_neighbours():
 def test_entries_are_used_once():
     # Two clients ask for the same URI in the same second: both must come out (C reuses one).
     log = [clf("10.0.0.100", BASE, b"GET /same HTTP/1.1")] * 2
-    pens = [
-        pen("192.0.2.3", BASE, "10.0.0.1", b"GET /same HTTP/1.1"),
-        pen("192.0.2.4", BASE, "10.0.0.1", b"GET /same HTTP/1.1"),
-    ]
+    pens = [pen("192.0.2.3", BASE, "10.0.0.1", b"GET /same HTTP/1.1"),
+            pen("192.0.2.4", BASE, "10.0.0.1", b"GET /same HTTP/1.1")]
     out, _, _ = merge([log], pens)
     assert sorted(c for _, c in clients_by_request(out)) == [b"192.0.2.3", b"192.0.2.4"]
 
 
 def test_long_and_non_ascii_requests_match():
     long_uri = b"GET /" + b"p" * 150 + b" HTTP/1.1"
-    log = [
-        clf("10.0.0.100", BASE, long_uri),
-        clf("10.0.0.100", BASE, b"GET /caf\\xc3\\xa9 HTTP/1.1"),
-        clf("10.0.0.100", BASE, b"GET /caf\\xC3\\xA9?\\x22q\\x22 HTTP/1.1"),
-    ]
-    pens = [
-        pen("192.0.2.1", BASE, "10.0.0.1", long_uri),
-        pen("192.0.2.2", BASE, "10.0.0.1", b"GET /caf\xc3\xa9 HTTP/1.1"),
-        pen("192.0.2.3", BASE, "10.0.0.1", b'GET /caf\xc3\xa9?"q" HTTP/1.1'),
-    ]
+    log = [clf("10.0.0.100", BASE, long_uri),
+           clf("10.0.0.100", BASE, b"GET /caf\\xc3\\xa9 HTTP/1.1"),
+           clf("10.0.0.100", BASE, b"GET /caf\\xC3\\xA9?\\x22q\\x22 HTTP/1.1")]
+    pens = [pen("192.0.2.1", BASE, "10.0.0.1", long_uri),
+            pen("192.0.2.2", BASE, "10.0.0.1", b"GET /caf\xc3\xa9 HTTP/1.1"),
+            pen("192.0.2.3", BASE, "10.0.0.1", b'GET /caf\xc3\xa9?"q" HTTP/1.1')]
     out, rejects, _ = merge([log], pens)
     assert [c for _, c in clients_by_request(out)] == [b"192.0.2.1", b"192.0.2.2", b"192.0.2.3"]
     assert rejects == []
@@ -150,10 +127,8 @@ def test_jitter_is_a_strict_window():
 
 def test_shift_moves_pen_times():
     log = [clf("10.0.0.100", BASE, b"GET /x HTTP/1.1")]
-    pens = [
-        pen("192.0.2.1", BASE + 7200, "10.0.0.1", b"GET /x HTTP/1.1"),
-        pen("192.0.2.2", BASE, "10.0.0.1", b"GET /x HTTP/1.1"),
-    ]
+    pens = [pen("192.0.2.1", BASE + 7200, "10.0.0.1", b"GET /x HTTP/1.1"),
+            pen("192.0.2.2", BASE, "10.0.0.1", b"GET /x HTTP/1.1")]
     assert clients_by_request(merge([log], pens, jitter=10, shift=7200)[0])[0][1] == b"192.0.2.1"
 
 
@@ -166,15 +141,11 @@ def test_ipv6_backend_and_mapped_spelling():
 
 def test_nearest_entry_wins_and_ties_go_first_in():
     log = [clf("10.0.0.100", BASE, b"GET /x HTTP/1.1")]
-    pens = [
-        pen("192.0.2.1", BASE - 2, "10.0.0.1", b"GET /x HTTP/1.1"),
-        pen("192.0.2.2", BASE + 1, "10.0.0.1", b"GET /x HTTP/1.1"),
-    ]
+    pens = [pen("192.0.2.1", BASE - 2, "10.0.0.1", b"GET /x HTTP/1.1"),
+            pen("192.0.2.2", BASE + 1, "10.0.0.1", b"GET /x HTTP/1.1")]
     assert clients_by_request(merge([log], pens)[0])[0][1] == b"192.0.2.2"
-    pens = [
-        pen("192.0.2.1", BASE - 1, "10.0.0.1", b"GET /x HTTP/1.1"),
-        pen("192.0.2.2", BASE + 1, "10.0.0.1", b"GET /x HTTP/1.1"),
-    ]
+    pens = [pen("192.0.2.1", BASE - 1, "10.0.0.1", b"GET /x HTTP/1.1"),
+            pen("192.0.2.2", BASE + 1, "10.0.0.1", b"GET /x HTTP/1.1")]
     assert clients_by_request(merge([log], pens)[0])[0][1] == b"192.0.2.1"
 
 
@@ -199,13 +170,11 @@ def test_clock_skew_is_estimated_for_popular_urls():
         log.append(clf("10.0.0.100", t - skew, uri))
         truth.append(t)
     out, _, merger = merge([log], pens, jitter=600)
-    assert merger.result().backends[0].offset in (skew - 1, skew, skew + 1)
+    assert abs(merger.result().backends[0].offset - skew) < 0.5
     when = {}
     for line in pens:
         record = parse_line(line)
         when.setdefault(record.client, record.epoch)
-    close = sum(
-        abs(when[c.decode()] - t) <= 1
-        for (_, c), t in zip(clients_by_request(out), truth, strict=True)
-    )
+    close = sum(abs(when[c.decode()] - t) <= 1
+                for (_, c), t in zip(clients_by_request(out), truth, strict=True))
     assert close / len(out) >= 0.999
