@@ -42,6 +42,7 @@ class Behaviour(enum.Enum):
     GARBAGE = "garbage"
     """The right id and question, then answer records cut off: a malformed reply."""
     TRUNCATE = "truncate"
+    """Over UDP, an empty reply with TC set; over TCP (when served), the answer."""
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class FakeDns(asyncio.DatagramProtocol):
     jitter: float = 0.0
     queries: Counter[str] = field(default_factory=Counter)
     transport: asyncio.DatagramTransport | None = None
+    tcp: asyncio.Server | None = None
     seed: int = 0
     _random: random.Random = field(default_factory=random.Random)
 
@@ -99,7 +101,7 @@ class FakeDns(asyncio.DatagramProtocol):
             return
         question = query.question[0]
         self.queries[question.name.to_text()] += 1
-        wire, delay = self._respond(query, question)
+        wire, delay = self._respond(query, question, tcp=False)
         if wire is None or self.transport is None:
             return
         delay += self.delay + self._random.uniform(0, self.jitter)
@@ -112,8 +114,31 @@ class FakeDns(asyncio.DatagramProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(wire, addr)
 
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Fires per TCP connection: answer one length-prefixed query, then close."""
+        try:
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            query = dns.message.from_wire(await reader.readexactly(size))
+            question = query.question[0]
+            self.queries["tcp " + question.name.to_text()] += 1
+            wire, _ = self._respond(query, question, tcp=True)
+            if wire is not None:
+                writer.write(len(wire).to_bytes(2, "big") + wire)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, dns.exception.DNSException, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        """Close the UDP socket and the TCP listener."""
+        if self.transport is not None:
+            self.transport.close()
+        if self.tcp is not None:
+            self.tcp.close()
+
     def _respond(
-        self, query: dns.message.Message, question: dns.rrset.RRset
+        self, query: dns.message.Message, question: dns.rrset.RRset, tcp: bool
     ) -> tuple[bytes | None, float]:
         response = dns.message.make_response(query)
         if question.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
@@ -125,12 +150,12 @@ class FakeDns(asyncio.DatagramProtocol):
         if b is Behaviour.GARBAGE:
             header = response.to_wire()
             return header[:6] + b"\x00\x03" + header[8:] + b"\xc0\x0c\x00", rule.delay
-        if b is Behaviour.ANSWER and rule.name is not None:
+        if b is Behaviour.TRUNCATE and not tcp:
+            response.flags |= dns.flags.TC
+        elif b in (Behaviour.ANSWER, Behaviour.TRUNCATE) and rule.name is not None:
             rrset = dns.rrset.RRset(question.name, dns.rdataclass.IN, dns.rdatatype.PTR)
             rrset.add(PTR(dns.rdataclass.IN, dns.rdatatype.PTR, rule.name), rule.ttl)
             response.answer.append(rrset)
-        elif b is Behaviour.TRUNCATE:
-            response.flags |= dns.flags.TC
         else:
             response.set_rcode(_RCODES.get(b, dns.rcode.NOERROR))
         return response.to_wire(), rule.delay
@@ -159,13 +184,21 @@ _RCODES = {
 }
 
 
-async def start(server: FakeDns, host: str = "127.0.0.1") -> int:
-    """Bind ``server`` on ``host`` port 0 in the running loop; the port it got."""
+async def start(server: FakeDns, host: str = "127.0.0.1", tcp: bool = False) -> int:
+    """Bind ``server`` on ``host`` port 0 in the running loop; the port it got. With
+    ``tcp``, also listen on TCP at the same port number (retrying until one is free)."""
     server._random.seed(server.seed)
-    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: server, local_addr=(host, 0)
-    )
-    return int(transport.get_extra_info("sockname")[1])
+    loop = asyncio.get_running_loop()
+    while True:
+        transport, _ = await loop.create_datagram_endpoint(lambda: server, local_addr=(host, 0))
+        port = int(transport.get_extra_info("sockname")[1])
+        if not tcp:
+            return port
+        try:
+            server.tcp = await asyncio.start_server(server.serve_tcp, host, port)
+            return port
+        except OSError:
+            transport.close()
 
 
 class ServerThread:
@@ -191,8 +224,7 @@ class ServerThread:
 
     async def _close(self) -> None:
         """Close the socket and let its ``connection_lost`` run before the loop stops."""
-        if self.server.transport is not None:
-            self.server.transport.close()
+        self.server.close()
         for _ in range(3):
             await asyncio.sleep(0)
 

@@ -43,8 +43,7 @@ async def lookup(
             futures = [engine.future_for(field) for field in fields]
             names = [None if f is None else await f for f in futures]
     finally:
-        assert server.transport is not None
-        server.transport.close()
+        server.close()
     return names, stats, server
 
 
@@ -129,14 +128,46 @@ def test_retry_goes_to_the_next_server(run: Run) -> None:
             future = engine.future_for(b"192.0.2.1")
             assert future is not None
             name = await future
-        for server in (silent, good):
-            assert server.transport is not None
-            server.transport.close()
+        silent.close()
+        good.close()
         return name, silent, good
 
     name, silent, good = run(go())
     assert name == b"second.example"
     assert sum(silent.queries.values()) == 1 and sum(good.queries.values()) == 1
+
+
+def test_truncated_reply_is_asked_again_over_tcp(run: Run) -> None:
+    async def go() -> tuple[bytes | None, FakeDns, int]:
+        server = FakeDns()
+        server.add("192.0.2.1", "big.example", Behaviour.TRUNCATE)
+        port = await start(server, tcp=True)
+        stats = Stats()
+        async with Engine(Settings((Nameserver("127.0.0.1", port),)), stats) as engine:
+            future = engine.future_for(b"192.0.2.1")
+            assert future is not None
+            name = await future
+        server.close()
+        return name, server, stats.queries
+
+    name, server, queries = run(go())
+    assert name == b"big.example" and queries == 2
+    assert server.queries == {"1.2.0.192.in-addr.arpa.": 1, "tcp 1.2.0.192.in-addr.arpa.": 1}
+
+
+def test_ipv6_nameserver(run: Run) -> None:
+    async def go() -> bytes | None:
+        server = FakeDns()
+        server.add("2001:db8::7", "v6.example")
+        port = await start(server, host="::1")
+        async with Engine(Settings((Nameserver("::1", port),)), Stats()) as engine:
+            future = engine.future_for(b"2001:db8::7")
+            assert future is not None
+            name = await future
+        server.close()
+        return name
+
+    assert run(go()) == b"v6.example"
 
 
 def test_hostile_names_never_come_out(run: Run) -> None:

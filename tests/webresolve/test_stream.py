@@ -34,8 +34,7 @@ async def pipeline(
     settings = Settings((Nameserver("127.0.0.1", port),), **options)  # type: ignore[arg-type]
     async with Engine(settings, stats) as engine:
         await resolve_lines(lines, out.append, engine, field, window, progress.append)
-    assert server.transport is not None
-    server.transport.close()
+    server.close()
     assert sum(progress) == len(out)
     return out, stats, server
 
@@ -101,8 +100,7 @@ def test_window_bounds_what_is_read_ahead(run: Run) -> None:
         settings = Settings((Nameserver("127.0.0.1", port),))
         async with Engine(settings, Stats()) as engine:
             await resolve_lines(lines(), write, engine, window=50)
-        assert server.transport is not None
-        server.transport.close()
+        server.close()
         return out
 
     out = run(go())
