@@ -111,6 +111,8 @@ class Engine:
         return future
 
     def _known(self, address: str) -> Answer | None:
+        """The answer ``--hosts`` or the cache already holds (a negative entry counts as
+        NXDOMAIN, whatever kind of "no name" it was when stored)."""
         name = self._hosts.get(address)
         if name is not None:
             self.stats.hosts_hits += 1

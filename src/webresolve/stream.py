@@ -50,7 +50,8 @@ async def resolve_lines(
         future = None if span is None else engine.future_for(line[span[0] : span[1]])
         if future is None:
             stats.with_name += 1
-        elif (stats.addresses != known and not future.done()) or not stats.lines % _YIELD_EVERY:
+        started = future is not None and stats.addresses != known and not future.done()
+        if started or not stats.lines % _YIELD_EVERY:
             await asyncio.sleep(0)
         pending.append((line, span, future))
         written += await _flush(pending, write, len(pending) > window)

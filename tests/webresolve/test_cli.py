@@ -175,12 +175,22 @@ def test_bad_hosts_and_cache_files(server: Server, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cache" in result.output
 
 
-def test_corrupt_gzip_exits_2_and_keeps_no_output(server: Server, tmp_path: Path) -> None:
-    bad = tmp_path / "access_log.gz"
-    bad.write_bytes(gzip.compress(b"".join(LINES))[:-12] + b"\x00" * 4)
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+@pytest.mark.parametrize("damage", ["flip", "cut"])
+def test_corrupt_input_exits_2_and_keeps_no_output(
+    server: Server, tmp_path: Path, compress, damage: str
+) -> None:
+    data = bytearray(compress(b"".join(log_line(f"192.0.2.{i % 250}") for i in range(3000))))
+    if damage == "flip":
+        data[len(data) // 2 : len(data) // 2 + 4] = b"\xff\x00\xff\x00"
+    else:
+        del data[-len(data) // 3 :]
+    bad = tmp_path / "access_log.1"
+    bad.write_bytes(bytes(data))
     target = tmp_path / "out"
     result = invoke(server[1], "-o", str(target), str(bad))
-    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert not target.exists()
 
 
