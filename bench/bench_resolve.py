@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import re
@@ -143,7 +144,7 @@ def timed(
     return Result(label, seconds, server.queries() - before, lost_answers(output, names))
 
 
-def contenders(work: Path, port: int, concurrency: int) -> dict[str, Callable[[], None]]:
+def contenders(work: Path, port: int, concurrency: list[int]) -> dict[str, Callable[[], None]]:
     log, out = work / "access_log", work / "out"
     ours = [str(BIN / "webresolve"), "--nameserver", f"127.0.0.1:{port}", "-o", str(out)]
     env = {**os.environ, "RES_NAMESERVERS": "127.0.0.1", "RES_OPTIONS": f"port:{port}"}
@@ -152,10 +153,12 @@ def contenders(work: Path, port: int, concurrency: int) -> dict[str, Callable[[]
         with open(out, "wb") as sink:
             subprocess.run([JDRESOLVE, "-n", str(log)], stdout=sink, env=env, check=True)
 
-    return {
-        f"webresolve -n {concurrency}": lambda: _check([*ours, "-n", str(concurrency), str(log)]),
-        "jdresolve (64 sockets)": jdresolve,
+    runs: dict[str, Callable[[], None]] = {
+        f"webresolve -n {n}": functools.partial(_check, [*ours, "-n", str(n), str(log)])
+        for n in concurrency
     }
+    runs["jdresolve (64 sockets)"] = jdresolve
+    return runs
 
 
 def _check(cmd: list[str]) -> None:
@@ -185,8 +188,7 @@ def bench(args: argparse.Namespace) -> None:
         work = Path(tmp)
         names = make_log(work, args.lines, args.addresses, args.seed)
         print(
-            f"log: {args.lines} lines, {args.addresses} distinct addresses, {len(names)} with a "
-            f"PTR; concurrency {args.concurrency}"
+            f"log: {args.lines} lines, {args.addresses} distinct addresses, {len(names)} with a PTR"
         )
         servers: list[OurServer | Dnsmasq] = [
             OurServer(work / "hosts", args.delay), Dnsmasq(work / "hosts", work / "dnsmasq.log")
@@ -209,7 +211,7 @@ def bench(args: argparse.Namespace) -> None:
                            round(seq.queries * scale), 0)
                 )  # fmt: skip
                 if isinstance(server, OurServer):
-                    results += cached(work, server, names, args.concurrency)
+                    results += cached(work, server, names, args.concurrency[0])
                 print_table(server.label, results)
 
 
@@ -298,7 +300,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--addresses", type=int, default=5_500)
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--sample", type=int, default=550, help="lines for the sequential run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)

@@ -44,7 +44,7 @@ async def resolve_all(
         await resolve_lines(lines, out.write, engine, field, window, on_progress)
     stats.elapsed = time.perf_counter() - started
     if cache is not None:
-        stats.cache_size = cache.size(time.time())
+        cache.purge(time.time())
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:

@@ -62,13 +62,6 @@ class Cache:
         if self._unsaved >= _COMMIT_EVERY:
             self.commit()
 
-    def size(self, now: float) -> int:
-        """How many unexpired entries of this mode the cache holds."""
-        row = self._run(
-            "SELECT count(*) FROM answers WHERE mode = ? AND expires > ?", (self.mode, now)
-        ).fetchone()
-        return int(row[0])
-
     def purge(self, now: float) -> int:
         """Delete expired entries (of every mode); how many went."""
         return self._run("DELETE FROM answers WHERE expires <= ?", (now,)).rowcount

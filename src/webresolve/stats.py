@@ -17,7 +17,6 @@ class Stats:
     addresses: int = 0
     hosts_hits: int = 0
     cache_hits: int = 0
-    cache_size: int = 0
     queries: int = 0
     elapsed: float = 0.0
     resolved: int = 0
