@@ -112,3 +112,14 @@ def test_missing_file_one_line_exit_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2 and result.stdout == b""
     assert result.stderr.count(b"\n") == 1 and b"No such file or directory" in result.stderr
+
+
+def test_webresolve_imports_neither_the_balancer_nor_dnspython() -> None:
+    """webresolve needs only the field splitting (never pen), and a run given --nameserver
+    never pays dnspython's 0.3 s import."""
+    code = (
+        "import sys, webresolve.cli, webresolve.app; "
+        "print(sorted(m for m in sys.modules if m == 'pen' or m.startswith(('pen.', 'dns'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    assert result.stdout == b"[]\n", result.stderr

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from webresolve.engine import Engine, Settings
 from webresolve.names import reverse_name
+from webresolve.rewrite import locate
 from webresolve.stats import Stats
 from webresolve.stream import resolve_lines
 from webresolve.testing import Behaviour, FakeDns, start
@@ -123,3 +127,35 @@ def test_second_field_and_untouched_lines(run: Run) -> None:
     assert out[0] == b'www.example.com:80 one.example - - [x] "GET /" 200 1\n'
     assert out[1:] == lines[1:]
     assert stats.with_name == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=60),
+            st.sampled_from([b"192.0.2.1", b"192.0.2.2", b"::ffff:192.0.2.1", b"-", b""]),
+        ).map(lambda head: head + b" rest of line"),
+        max_size=30,
+    ),
+    st.integers(1, 3),
+)
+def test_only_the_field_of_a_known_address_changes(heads: list[bytes], field: int) -> None:
+    """With no DNS at all, lines change only where --hosts names the field's address."""
+    lines = [h.replace(b"\n", b"") + b"\n" for h in heads]
+
+    async def go() -> list[bytes]:
+        out: list[bytes] = []
+        engine = Engine(Settings(()), Stats(), hosts={"192.0.2.1": "known.example"})
+        async with engine:
+            await resolve_lines(lines, out.append, engine, field, window=4)
+        return out
+
+    out = asyncio.run(go())
+    assert len(out) == len(lines)
+    for before, after in zip(lines, out, strict=True):
+        start, end = locate(before, field) or (0, 0)
+        if before[start:end] in (b"192.0.2.1", b"::ffff:192.0.2.1"):
+            assert after == before[:start] + b"known.example" + before[end:]
+        else:
+            assert after == before
