@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dns.asyncresolver
+import dns.exception
 import dns.name
 import pytest
 
@@ -244,3 +246,41 @@ def test_no_nameservers_fails_cleanly(run: Run) -> None:
 
     name, stats = run(go())
     assert name is None and stats.servfail == 1
+
+
+def test_same_answers_as_dnspythons_resolver(run: Run) -> None:
+    """Differential: dnspython's own Resolver(configure=False), pointed at the same server,
+    finds the same names and the same kinds of "no name"."""
+    cases = {
+        "192.0.2.1": ("one.example", Behaviour.ANSWER),
+        "2001:db8::5": ("six.example", Behaviour.ANSWER),
+        "192.0.2.2": (None, Behaviour.NXDOMAIN),
+        "192.0.2.3": (None, Behaviour.NOANSWER),
+        "192.0.2.4": (None, Behaviour.SERVFAIL),
+    }
+
+    async def go() -> tuple[list[bytes | None], list[str]]:
+        server = FakeDns()
+        for address, (name, behaviour) in cases.items():
+            server.add(address, name, behaviour)
+        port = await start(server)
+        theirs = dns.asyncresolver.Resolver(configure=False)
+        theirs.nameservers = ["127.0.0.1"]
+        theirs.port = port
+        theirs.lifetime = 1.0
+        verdicts = []
+        for address in cases:
+            try:
+                answer = await theirs.resolve_address(address)
+                verdicts.append(answer[0].target.to_text(omit_final_dot=True))
+            except dns.exception.DNSException as exc:
+                verdicts.append(type(exc).__name__)
+        settings = Settings((Nameserver("127.0.0.1", port),), timeout=0.3, lifetime=1.0)
+        async with Engine(settings, Stats()) as engine:
+            ours = [await engine.future_for(a.encode()) for a in cases]
+        server.close()
+        return ours, verdicts
+
+    ours, theirs = run(go())
+    assert theirs == ["one.example", "six.example", "NXDOMAIN", "NoAnswer", "NoNameservers"]
+    assert ours == [b"one.example", b"six.example", None, None, None]

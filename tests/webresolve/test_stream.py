@@ -146,7 +146,7 @@ def test_only_the_field_of_a_known_address_changes(heads: list[bytes], field: in
 
     async def go() -> list[bytes]:
         out: list[bytes] = []
-        engine = Engine(Settings(()), Stats(), hosts={"192.0.2.1": "known.example"})
+        engine = Engine(Settings((), concurrency=2), Stats(), hosts={"192.0.2.1": "known.example"})
         async with engine:
             await resolve_lines(lines, out.append, engine, field, window=4)
         return out
