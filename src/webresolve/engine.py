@@ -85,6 +85,7 @@ class Engine:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._transport.close()
         self.stats.queries = self._transport.sent
+        self.stats.strays = self._transport.strays
 
     def future_for(self, field: bytes) -> NameFuture | None:
         """The future name of the address in ``field``; None when it is not an address."""

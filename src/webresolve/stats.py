@@ -18,6 +18,8 @@ class Stats:
     hosts_hits: int = 0
     cache_hits: int = 0
     queries: int = 0
+    strays: int = 0
+    """Replies that matched no query in flight: late (after their timeout), duplicated or forged."""
     elapsed: float = 0.0
     resolved: int = 0
     nxdomain: int = 0
@@ -58,6 +60,7 @@ class Stats:
             ("hosts file hits", str(self.hosts_hits)),
             ("cache hits", str(self.cache_hits)),
             ("queries sent", str(self.queries)),
+            ("stray replies", str(self.strays)),
             ("queries/s", f"{rate:.0f}"),
             ("seconds", f"{self.elapsed:.2f}"),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 import socket
 from pathlib import Path
 
@@ -224,3 +225,15 @@ def test_parse_nameserver_error_is_a_value_error() -> None:
 def test_system_nameservers_reads_resolv_conf() -> None:
     servers = system_nameservers()
     assert all(isinstance(s, Nameserver) and s.port == 53 for s in servers)
+
+
+def test_hosts_alone_needs_no_network(tmp_path: Path) -> None:
+    """No --nameserver: resolv.conf's servers would be used, but every address is in
+    --hosts, so nothing is sent and the run works offline (the demo's case)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.1 one.example\n2001:db8::1 six.example\n192.0.2.2 two.example\n")
+    result = CliRunner().invoke(main, ["--hosts", str(hosts), "--summary"], input=b"".join(LINES))
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b"".join(RESOLVED).replace(b"192.0.2.2", b"two.example")
+    assert re.search(r"queries sent\s*│\s*0 │", result.stderr)
+    assert re.search(r"hosts file hits\s*│\s*3 │", result.stderr)

@@ -117,6 +117,15 @@ def test_lifetime_bounds_a_silent_server(run: Run) -> None:
     assert server.queries["1.2.0.192.in-addr.arpa."] == 3
 
 
+def test_late_replies_are_strays_not_answers(run: Run) -> None:
+    def setup(s: FakeDns) -> None:
+        s.add("192.0.2.1", "late.example", delay=0.3)
+
+    names, stats, _ = run(lookup(setup, [b"192.0.2.1"], timeout=0.2, lifetime=1.0))
+    assert names == [None] and stats.timeout == 1 and stats.queries == 3
+    assert stats.strays >= 2
+
+
 def test_retry_goes_to_the_next_server(run: Run) -> None:
     """The first server is silent: the second attempt goes to the second server and wins."""
 
