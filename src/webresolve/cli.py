@@ -348,6 +348,8 @@ def _open_inputs(files: tuple[str, ...]) -> list[Input]:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BrokenPipeError):
+        return "output closed before the end (broken pipe)"
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
     if isinstance(exc, EOFError | lzma.LZMAError | zlib.error):

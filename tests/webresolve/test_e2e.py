@@ -123,3 +123,22 @@ def test_webresolve_imports_neither_the_balancer_nor_dnspython() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
     assert result.stdout == b"[]\n", result.stderr
+
+
+def test_reader_closing_early_gives_one_line_exit_2(tmp_path: Path) -> None:
+    """``webresolve log | head -1``: a closed pipe is an I/O error, said in one line."""
+    log = tmp_path / "access_log"
+    log.write_bytes(b"".join(log_line(f"192.0.2.{i % 200}", f"/{i}") for i in range(50_000)))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("".join(f"192.0.2.{i} h{i}.example\n" for i in range(200)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webresolve", "--hosts", str(hosts), str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"h0.example ")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=30) == 2
+    assert err == b"Error: output closed before the end (broken pipe)\n"
