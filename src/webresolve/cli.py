@@ -87,7 +87,7 @@ def system_nameservers() -> tuple[Nameserver, ...]:
         return ()
     servers = []
     for server in resolver.nameservers:
-        with contextlib.suppress(SpecError, TypeError):
+        with contextlib.suppress(ValueError):
             servers.append(Nameserver(str(ipaddress.ip_address(str(server))), resolver.port))
     return tuple(servers)
 
