@@ -27,7 +27,6 @@ async def lookup(
     setup: Callable[[FakeDns], None],
     fields: list[bytes],
     *,
-    servers: int = 1,
     cache: Cache | None = None,
     hosts: dict[str, str] | None = None,
     **options: Any,
@@ -36,8 +35,7 @@ async def lookup(
     server = FakeDns()
     setup(server)
     port = await start(server)
-    extra = tuple(Nameserver("127.0.0.1", port) for _ in range(servers - 1))
-    settings = Settings((Nameserver("127.0.0.1", port), *extra), **{**FAST, **options})
+    settings = Settings((Nameserver("127.0.0.1", port),), **{**FAST, **options})
     stats = Stats()
     try:
         async with Engine(settings, stats, hosts, cache, clock=lambda: 1000.0) as engine:
