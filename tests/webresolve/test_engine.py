@@ -224,6 +224,22 @@ def test_hosts_first_then_cache(run: Run, tmp_path: Path) -> None:
     cache.close()
 
 
+def test_cache_keeps_ttls_within_bounds_and_skips_failures(run: Run, tmp_path: Path) -> None:
+    cache = Cache(str(tmp_path / "c.db"))
+
+    def setup(s: FakeDns) -> None:
+        s.add("192.0.2.1", "long.example", ttl=10**6)
+        s.add("192.0.2.3", None, Behaviour.SERVFAIL)
+        s.add("192.0.2.4", None, Behaviour.DROP)
+
+    fields = [b"192.0.2.1", b"192.0.2.2", b"192.0.2.3", b"192.0.2.4"]
+    run(lookup(setup, fields, cache=cache, max_ttl=500, negative_ttl=30, timeout=0.1))
+    assert cache.load(1029.0) == {"192.0.2.1": "long.example", "192.0.2.2": None}
+    assert cache.load(1030.0) == {"192.0.2.1": "long.example"}
+    assert cache.load(1500.0) == {}
+    cache.close()
+
+
 def test_rate_ceiling(run: Run) -> None:
     def setup(s: FakeDns) -> None:
         for i in range(10):
