@@ -1,4 +1,8 @@
-"""Realistic pen farm logs: pen.log, one Apache access log per backend, and the ground truth.
+"""Realistic pen farm logs: pen.log, one access log per backend, and the ground truth.
+
+Usage: ``python bench/genlogs.py OUT --backends 4 --rate 100 --lines 1000000 --skew 3 --seed 1
+[--gzip N]`` writes OUT/pen.log, OUT/access_log.hostN[.gz] and OUT/truth.tsv;
+``--check-samples DIR`` writes the committed sample set into DIR if a file of it is missing.
 
 Design notes
 ------------
@@ -14,7 +18,8 @@ What each party writes, and when:
   with that start time in its own zone (fixed offset or a DST zone), and writes the line when
   the request *ends*, so each access log is in completion order, not stamp order. The client
   it sees is pen's own address.
-- A connection that sends nothing gets a ``"-" 408`` line and no pen.log entry at all.
+- A connection that sends nothing gets a ``"-" 408`` line (nginx: ``"" 400``) and no pen.log
+  entry at all.
 
 Outputs leave a pending heap in time order, so memory is bounded by the longest request, not
 by the farm. Every access line gets a truth row: its backend, line number, the true client and
@@ -57,7 +62,7 @@ def access_file(backend: int) -> str:
     return f"access_log.host{backend}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Farm:
     """What the generated farm looks like; every field has a realistic default."""
 
@@ -67,7 +72,11 @@ class Farm:
     requests: int = 10_000
     """Requests, i.e. access-log lines over all backends."""
     skew: float = 3.0
-    """Each backend clock is off by a uniform draw in [-skew, +skew] seconds."""
+    """Each backend clock is off by a uniform draw in [-skew, +skew] seconds..."""
+    skews: tuple[float, ...] = ()
+    """... unless given here, per backend (to replay a hard case)."""
+    drift: float = 0.0
+    """Seconds per hour every backend clock gains on pen's (a clock without NTP)."""
     seed: int = 1
     start: float = DST_END_2026 - 60.0
     addresses: tuple[str, ...] = ()
@@ -101,11 +110,20 @@ class Farm:
     def format(self, backend: int) -> str:
         return self.formats[backend % len(self.formats)]
 
+    def clock_skews(self) -> list[float]:
+        """How far each backend's clock is ahead of pen's, in seconds (own random stream)."""
+        if self.skews:
+            return list(self.skews)
+        rng = random.Random(f"skew-{self.seed}")
+        return [rng.uniform(-self.skew, self.skew) for _ in range(self.backends)]
+
     def population(self) -> int:
         return self.clients or min(20_000, 200 + int(10 * self.rate))
 
 
-SAMPLE = Farm(backends=2, rate=20.0, requests=2000, skew=3.0, seed=1)
+SAMPLE = Farm(
+    backends=2, rate=20.0, requests=2000, skew=3.0, seed=1, idle_share=0.003, huge_share=0.002
+)
 """The committed sample set in sample_logs/: crosses New York's 2026 DST end on host2."""
 
 
@@ -371,7 +389,7 @@ class _FarmRun:
         self.client_weights = list(
             itertools.accumulate(1.0 / (k + 1) ** 0.8 for k in range(len(population)))
         )
-        self.skews = [self.rng.uniform(-farm.skew, farm.skew) for _ in range(farm.backends)]
+        self.skews = farm.clock_skews()
         self.sticky: dict[str, int] = {}
         self.pending = _Pending()
         self.pen_lines = 0
@@ -407,7 +425,8 @@ class _FarmRun:
         rng, farm = self.rng, self.farm
         client = rng.choices(self.clients, cum_weights=self.client_weights)[0]
         backend = self.backend_for(client)
-        started = arrival + rng.uniform(0.0005, 0.003) + self.skews[backend]
+        clock = self.skews[backend] + farm.drift * (arrival - farm.start) / 3600.0
+        started = arrival + rng.uniform(0.0005, 0.003) + clock
         stamp = apache_stamp(math.floor(started), farm.zone(backend))
         if rng.random() < farm.idle_share:
             done = arrival + rng.uniform(1.0, max(1.0, min(20.0, farm.max_duration)))
@@ -438,7 +457,7 @@ class _FarmRun:
         duration = rng.lognormvariate(math.log(0.03), 1.0)
         if rng.random() < 0.005:
             duration = rng.uniform(1.0, farm.max_duration)
-        done = started - self.skews[backend] + min(duration, farm.max_duration)
+        done = started - clock + min(duration, farm.max_duration)
         user = b"alice" if rng.random() < 0.01 else b"-"
         referer = b"-" if rng.random() < 0.4 else b"https://www.example.com/"
         hit = Hit(stamp, request, status, size, user, referer, agent)
@@ -486,14 +505,16 @@ def truth_header(farm: Farm, gzipped: frozenset[int] = frozenset()) -> str:
     """The commented header of truth.tsv: the farm, and each backend's address and file."""
     lines = [
         f"# genlogs backends={farm.backends} rate={farm.rate:g} requests={farm.requests} "
-        f"skew={farm.skew:g} seed={farm.seed}\n",
+        f"skew={farm.skew:g} seed={farm.seed}"
+        + (f" drift={farm.drift:g}" if farm.drift else "")
+        + "\n",
         f"# pen\t{PEN_FILE}\n",
     ]
-    for backend in range(farm.backends):
+    for backend, skew in enumerate(farm.clock_skews()):
         name = access_file(backend + 1) + (".gz" if backend + 1 in gzipped else "")
         lines.append(
             f"# backend\t{backend + 1}\t{farm.address(backend)}\t{name}\t"
-            f"{farm.format(backend)}\t{farm.zone(backend)}\n"
+            f"{farm.format(backend)}\t{farm.zone(backend)}\tclock {skew:+.3f} s\n"
         )
     lines.append("#backend\tline\tclient\tpen_epoch\tpen_line\n")
     return "".join(lines)
@@ -550,6 +571,8 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--lines", type=int, help="requests = access lines (default 10000)")
     size.add_argument("--duration", type=float, help="seconds of traffic instead of --lines")
     parser.add_argument("--skew", type=float, default=3.0, help="max clock skew, s (default 3)")
+    parser.add_argument("--skews", help="comma-separated clock skew per backend, s (overrides)")
+    parser.add_argument("--drift", type=float, default=0.0, help="clock drift, s/hour (default 0)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=float, default=Farm().start, help="epoch of the start")
     parser.add_argument("--addresses", help="comma-separated backend addresses")
@@ -591,11 +614,14 @@ def farm_from_args(args: argparse.Namespace) -> Farm:
         value = _split(getattr(args, name))
         if value:
             options[name] = value
+    if args.skews:
+        options["skews"] = tuple(float(part) for part in args.skews.split(","))
     return Farm(
         backends=args.backends,
         rate=args.rate,
         requests=requests,
         skew=args.skew,
+        drift=args.drift,
         seed=args.seed,
         start=args.start,
         garbage_share=args.garbage,
@@ -618,8 +644,9 @@ def main(argv: list[str] | None = None) -> int:
     farm = farm_from_args(args)
     if not 1 <= farm.backends <= 64 or farm.rate <= 0:
         parser.error("--backends must be 1-64 and --rate positive")
-    if farm.addresses and len(farm.addresses) < farm.backends:
-        parser.error("--addresses needs one address per backend")
+    for name in ("addresses", "skews"):
+        if 0 < len(getattr(farm, name)) < farm.backends:
+            parser.error(f"--{name} needs one value per backend")
     paths = write_farm(farm, args.out, frozenset(args.gzip))
     print("\n".join(str(path) for path in paths))
     return 0

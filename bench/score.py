@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ if not __package__:
 
 from mergelogs.accesslog import STAMP_LEN, AccessParser, client_span, unescape
 from mergelogs.streams import open_input, read_lines
-from pen.penlog import parse_line, reduce_request
+from pen.penlog import KEEP_MAX, parse_line, reduce_request
 
 _HOUR = 3600
 
@@ -67,8 +68,12 @@ class Score:
     """Lines found one hour off their real instant."""
     out_of_order: int = 0
     truth_with_pen: int = 0
+    by_backend: dict[int, list[int]] = field(default_factory=dict)
+    """Backend number -> [scored, right]."""
     wrong: list[str] = field(default_factory=list)
     """The first few wrongly attributed lines, with the truth, to see why."""
+    wrong_kinds: Counter[str] = field(default_factory=Counter)
+    """Wrong lines by request kind and by how far off the chosen client's request was."""
 
     @property
     def accuracy(self) -> float:
@@ -92,8 +97,24 @@ class Score:
                 f" exact client {self.exact}",
                 f"no pen.log entry: {self.kept}/{self.no_pen} kept their client; "
                 f"shifted 1 h: {self.shifted}; out of order: {self.out_of_order}",
+                "per backend: "
+                + ", ".join(
+                    f"host{b} {100 * right / scored if scored else 0:.3f}%"
+                    for b, (scored, right) in sorted(self.by_backend.items())
+                ),
+                "wrong lines: "
+                + (
+                    ", ".join(f"{k} {n}" for k, n in sorted(self.wrong_kinds.items(), key=_order))
+                    or "none"
+                ),
             ]
         )
+
+
+def _order(item: tuple[str, int]) -> tuple[str, int]:
+    """Wrong-line kinds by request kind, then distance in seconds (``>10`` last)."""
+    kind, _, away = item[0].partition("/")
+    return kind, int(away.split()[0]) if away[:1].isdigit() else 99
 
 
 def line_key(parser: AccessParser, raw: bytes) -> tuple[int, int | None, bytes, bytes | None]:
@@ -101,8 +122,8 @@ def line_key(parser: AccessParser, raw: bytes) -> tuple[int, int | None, bytes, 
     line = parser.parse(raw)
     if line.epoch is None:
         return hash(b" ".join(raw.split())), None, b"", None
-    stamp = line.stamp_start
     start, end = client_span(raw)
+    stamp = line.stamp_start
     rest = raw[:start] + raw[end:stamp] + raw[stamp + STAMP_LEN :]
     return hash(b" ".join(rest.split())), line.epoch, raw[start:end], line.request
 
@@ -142,13 +163,21 @@ class PenIndex:
             else:
                 self._clients[key] = (*known, client)
 
+    def distance(
+        self, client: str, server: str, request: bytes, epoch: int, span: int = 1
+    ) -> int | None:
+        """Seconds from ``epoch`` to the nearest time ``client`` sent ``request`` to
+        ``server``, looking ``span`` seconds either way; None if it did not."""
+        for away in range(span + 1):
+            for second in {epoch - away, epoch + away}:
+                known = self._clients.get(hash((server, request, second)))
+                if known is not None and (known == client or client in known):
+                    return away
+        return None
+
     def sent(self, client: str, server: str, request: bytes, epoch: int) -> bool:
         """True if ``client`` sent ``request`` to ``server`` within 1 s of ``epoch``."""
-        for second in (epoch - 1, epoch, epoch + 1):
-            known = self._clients.get(hash((server, request, second)))
-            if known is not None and (known == client or client in known):
-                return True
-        return False
+        return self.distance(client, server, request, epoch) is not None
 
 
 class Truth:
@@ -230,6 +259,22 @@ class Truth:
         return None
 
 
+def wrong_kind(
+    pen: PenIndex, row: int, truth: Truth, client: str, reduced: bytes, request: bytes
+) -> str:
+    """Why a line may have got a wrong client: what its request is like, and how far from
+    the real request the chosen client sent the same one (if it did at all)."""
+    if len(reduced) >= KEEP_MAX:
+        kind = "long"
+    elif any(byte >= 0x80 for byte in unescape(request)):
+        kind = "non-ASCII"
+    else:
+        kind = "plain"
+    server = truth.backends[truth.server[row]].address
+    away = pen.distance(client, server, reduced, truth.pen_epoch[row], span=10)
+    return f"{kind}/{'>10' if away is None else away} s"
+
+
 def score(truth_path: Path, pen_path: Path, merged: Iterable[bytes], examples: int = 0) -> Score:
     """Score the ``merged`` lines of the farm described by ``truth_path`` and ``pen_path``."""
     truth = Truth(truth_path)
@@ -270,7 +315,12 @@ def score(truth_path: Path, pen_path: Path, merged: Iterable[bytes], examples: i
         result.scored += 1
         right = accepts(row)
         result.right += right
+        counts = result.by_backend.setdefault(truth.backends[truth.server[row]].number, [0, 0])
+        counts[0] += 1
+        counts[1] += right
         result.exact += client == truth.client[row]
+        if not right:
+            result.wrong_kinds[wrong_kind(pen, row, truth, client, reduced, request or b"")] += 1
         if not right and len(result.wrong) < examples:
             result.wrong.append(
                 f"{truth.backends[truth.server[row]].address} true {truth.client[row]} "

@@ -227,9 +227,9 @@ def _run(
             reporter.lines,
         )
         with reporter.progress:
-            write = out.write
-            for line in merger:
-                write(line)
+            write = out.writelines
+            for batch in merger.batches():
+                write(batch)
         return merger.result()
     raise AssertionError("unreachable")
 

@@ -90,16 +90,11 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[AccessLine]:
     return map(parse, lines)
 
 
-def _held_long_enough(placed: Placed, newest: int | None) -> bool:
-    epoch = placed[2].epoch
-    return epoch is None or newest is None or newest - epoch >= HOLD
-
-
 def request_key(request: bytes | None) -> bytes | None:
     """A backend line's ``%r`` as pen would have logged it; None if the line has none."""
     if not request or request == b"-":
         return None
-    return reduce_request(unescape(request))
+    return reduce_request(unescape(request) if 92 in request else request)
 
 
 class Merger:
@@ -130,6 +125,7 @@ class Merger:
         self._matched = [0] * len(backends)
         self._unmatched = [0] * len(backends)
         self._utc_stamps: dict[int, bytes] = {}
+        self._seen = 0
 
     def result(self) -> Result:
         """The figures so far (final once the output is exhausted)."""
@@ -153,52 +149,68 @@ class Merger:
 
     def __iter__(self) -> Iterator[bytes]:
         """Yield the output lines in order."""
-        pending: deque[tuple[Placed, bytes | None]] = deque()
-        window = self._window
-        servers, clocks = self._servers, self._clocks
-        reach = self._settings.jitter + self._settings.radius
-        emit = self._emit
-        newest = None
-        seen = 0
-        for placed in self._orderer:
-            line = placed[2]
-            epoch = line.epoch
-            key = None
-            if epoch is not None:
-                newest = epoch
-                key = request_key(line.request)
-                if key is not None:
-                    window.load(epoch + reach)
-                    seen += 1
-                    clock = clocks[placed[0]]
-                    if clock.votes < CALIBRATION or not seen % VOTE_EVERY:
-                        window.vote((servers[placed[0]], key), epoch, clock)
-            pending.append((placed, key))
-            while len(pending) > LOOKAHEAD and _held_long_enough(pending[0][0], newest):
-                yield emit(*pending.popleft())
-        while pending:
-            yield emit(*pending.popleft())
-        window.close()
+        for batch in self.batches():
+            yield from batch
 
-    def _emit(self, placed: Placed, key: bytes | None) -> bytes:
-        source, _, line = placed
-        if line.epoch is None:
-            self._rejected(placed, "unparsable")
-            return line.raw
-        client = None
-        if key is not None:
-            at = line.epoch + self._clocks[source].offset
-            self._window.evict(int(at) - self._settings.jitter - 2 * self._settings.radius)
-            client = self._window.take((self._servers[source], key), at)
-        if client is None:
-            self._rejected(placed, "no request" if key is None else "no pen.log entry")
-            raw = line.raw
-        else:
-            self._matched[source] += 1
-            raw = line.with_client(client)
-        if self._settings.utc:
-            raw = self._to_utc(raw, line, len(raw) - len(line.raw))
-        return raw
+    def batches(self) -> Iterator[list[bytes]]:
+        """Yield the output lines in order, a second's worth at a time.
+
+        Each second's lines vote on their backends' clock offsets on the way in and are
+        matched on the way out, at least LOOKAHEAD lines and HOLD seconds later.
+        """
+        pending: deque[tuple[int, list[Placed], list[bytes | None]]] = deque()
+        held = 0
+        for second, lines in self._orderer:
+            pending.append((second, lines, self._enter(lines)))
+            held += len(lines)
+            while held - len(pending[0][1]) >= LOOKAHEAD and second - pending[0][0] >= HOLD:
+                first, lines, keys = pending.popleft()
+                held -= len(lines)
+                yield self._match(first, lines, keys)
+        while pending:
+            yield self._match(*pending.popleft())
+        self._window.close()
+
+    def _enter(self, lines: list[Placed]) -> list[bytes | None]:
+        """Find each line's request key, load pen.log ahead of it and let it vote."""
+        window, servers, clocks = self._window, self._servers, self._clocks
+        reach = self._settings.jitter + self._settings.radius
+        keys: list[bytes | None] = []
+        for source, _, line in lines:
+            epoch = line.epoch
+            key = request_key(line.request) if epoch is not None else None
+            keys.append(key)
+            if key is not None:
+                window.load(epoch + reach)  # type: ignore[operator]
+                self._seen += 1
+                clock = clocks[source]
+                if clock.votes < CALIBRATION or not self._seen % VOTE_EVERY:
+                    window.vote((servers[source], key), epoch, clock)  # type: ignore[arg-type]
+        return keys
+
+    def _match(self, second: int, lines: list[Placed], keys: list[bytes | None]) -> list[bytes]:
+        """The output lines of one second: clients restored where pen.log has them."""
+        window, servers, clocks = self._window, self._servers, self._clocks
+        window.evict(second - self._settings.jitter - 2 * self._settings.radius)
+        matched = self._matched
+        out = []
+        for placed, key in zip(lines, keys, strict=True):
+            source, _, line = placed
+            epoch = line.epoch
+            client = None
+            if key is not None and epoch is not None:
+                client = window.take((servers[source], key), epoch, clocks[source])
+            if client is None:
+                raw = line.raw
+                self._rejected(placed, "unparsable" if epoch is None
+                               else "no request" if key is None else "no pen.log entry")
+            else:
+                matched[source] += 1
+                raw = line.with_client(client)
+            if self._settings.utc and epoch is not None:
+                raw = self._to_utc(raw, line, len(raw) - len(line.raw))
+            out.append(raw)
+        return out
 
     def _rejected(self, placed: Placed, reason: str) -> None:
         source, lineno, line = placed

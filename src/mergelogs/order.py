@@ -72,7 +72,8 @@ class Orderer:
         self._seconds: list[int] = []
         self._released: int | None = None
 
-    def __iter__(self) -> Iterator[Placed]:
+    def __iter__(self) -> Iterator[tuple[int, list[Placed]]]:
+        """Yield, second by second, the second and its lines in output order."""
         active = list(range(len(self._sources)))
         while active:
             index = min(active, key=self._read_priority)
@@ -158,17 +159,16 @@ class Orderer:
             heapq.heappush(self._seconds, epoch)
         bucket.append(placed)
 
-    def _release(self, upto: int | None) -> Iterator[Placed]:
-        """Yield every bucket up to second ``upto`` (all of them when None), in order."""
+    def _release(self, upto: int | None) -> Iterator[tuple[int, list[Placed]]]:
+        """Yield every bucket up to second ``upto`` (all of them when None), in order.
+
+        A bucket sorts as plain tuples: (input, line number) never tie, so the lines
+        themselves are never compared.
+        """
         seconds = self._seconds
         while seconds and (upto is None or seconds[0] <= upto):
             second = heapq.heappop(seconds)
             bucket = self._buckets.pop(second)
             self._released = second
-            if len(bucket) > 1:
-                bucket.sort(key=_by_source)
-            yield from bucket
-
-
-def _by_source(placed: Placed) -> int:
-    return placed[0]
+            bucket.sort()
+            yield second, bucket

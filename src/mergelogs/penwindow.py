@@ -50,11 +50,6 @@ def normalize_address(text: str | bytes) -> str:
     return str(mapped or address)
 
 
-def usable_client(client: bytes) -> bool:
-    """False for clients that cannot stand as a log's first field (Unix peers, errors)."""
-    return bool(client) and 32 not in client and 9 not in client
-
-
 @dataclass(slots=True)
 class WindowStats:
     """What the window saw of pen.log."""
@@ -79,8 +74,9 @@ class _KeyIndex:
         self.live: list[int] = []
         self.clients: list[bytes] = []
 
-    def add(self, second: int, client: bytes) -> None:
-        """Add an entry after those of the same second (pen.log is nearly sorted)."""
+    def add(self, second: int, client: bytes) -> bool:
+        """Add an entry after those of the same second (pen.log is nearly sorted); True when
+        it is the first of a new latest second."""
         live = self.live
         if not live or live[-1] <= second:
             live.append(second)
@@ -90,23 +86,24 @@ class _KeyIndex:
             live.insert(at, second)
             self.clients.insert(at, client)
         seconds = self.seconds
-        if not seconds or seconds[-1] <= second:
+        if not seconds or seconds[-1] < second:
             seconds.append(second)
-        else:
-            bisect.insort(seconds, second)
+            return True
+        bisect.insort(seconds, second)
+        return False
 
-    def take(self, at: float, jitter: int) -> bytes | None:
+    def take(self, first: int, last: int, at: float, jitter: int) -> bytes | None:
         """Use the entry for a line whose instant on pen's clock is ``at``.
 
         pen and the backend stamp whole seconds on clocks a fraction apart, so the line's own
-        entry lies less than a second (plus a little latency) from ``at``. Every entry there
-        is equally good, and the first one in wins: taking the earliest candidate of each
-        line in turn keeps a popular URL's entries in step with its lines. Failing that, the
-        nearest within ``jitter`` (earlier on a tie).
+        entry lies in a second from ``first`` to ``last``, less than a second (plus a little
+        latency) from ``at``. Every entry there is equally good, and the first one in wins:
+        taking the earliest candidate of each line in turn keeps a popular URL's entries in
+        step with its lines. Failing that, the nearest within ``jitter`` (earlier on a tie).
         """
         live = self.live
-        pos = bisect.bisect_left(live, math.ceil(at - _REACH))
-        if pos < len(live) and live[pos] <= math.floor(at + _REACH):
+        pos = bisect.bisect_left(live, first)
+        if pos < len(live) and live[pos] <= last:
             del live[pos]
             return self.clients.pop(pos)
         after = live[pos] - at if pos < len(live) else jitter + 1
@@ -147,11 +144,11 @@ class ClockOffset:
 
     Whole-second stamps turn a true offset of -1.4 s into differences of -1 (60%) and
     -2 (40%), so the estimate is the centroid of the peak and its neighbours above the
-    background that popular URLs spread over every bin: the fraction says which two
-    seconds hold a line's entry.
+    background that popular URLs spread over every bin: the fraction says which seconds
+    hold a line's entry (``first`` to ``last`` seconds from the line's own).
     """
 
-    __slots__ = ("radius", "tally", "votes", "offset")
+    __slots__ = ("radius", "tally", "votes", "offset", "first", "last")
 
     REFRESH_EVERY = 64
     DECAY_EVERY = 2048
@@ -161,14 +158,20 @@ class ClockOffset:
         self.tally = [0.0] * (2 * radius + 1)
         self.votes = 0
         self.offset = 0.0
+        self._bounds()
 
     def counted(self) -> None:
         """Note one more vote; refresh the estimate now and then, and age old votes."""
         self.votes += 1
         if self.votes % self.REFRESH_EVERY == 0:
             self.offset = self._estimate()
+            self._bounds()
         if self.votes % self.DECAY_EVERY == 0:
             self.tally[:] = [v / 2 for v in self.tally]
+
+    def _bounds(self) -> None:
+        self.first = math.ceil(self.offset - _REACH)
+        self.last = math.floor(self.offset + _REACH)
 
     def _estimate(self) -> float:
         tally = self.tally
@@ -197,6 +200,7 @@ class PenWindow:
         self._shift = shift
         self._index: dict[Key, _KeyIndex] = {}
         self._loaded: deque[tuple[int, Key]] = deque()
+        """(second, key) each time a key's entries reach a new second: what to evict."""
         self._loaded_to: int | None = None
         self._evicted_to: int | None = None
 
@@ -210,17 +214,20 @@ class PenWindow:
         for line in self._lines:
             fields = split_line(line)
             stats.entries += 1
-            if fields is None or not usable_client(fields[0]):
+            if fields is None:
                 stats.unusable += 1
                 continue
             client, epoch, server, request = fields
+            if not client or 32 in client or 9 in client:  # a Unix peer, or an error text
+                stats.unusable += 1
+                continue
             epoch -= self._shift
             key = (normalize_address(server), request)
             index = index_of.get(key)
             if index is None:
                 index = index_of[key] = _KeyIndex()
-            index.add(epoch, client)
-            loaded((epoch, key))
+            if index.add(epoch, client):
+                loaded((epoch, key))
             if self._loaded_to is None or epoch > self._loaded_to:
                 self._loaded_to = epoch
                 if epoch > upto:
@@ -241,12 +248,13 @@ class PenWindow:
                 if not index.seconds:
                     del self._index[key]
 
-    def take(self, key: Key, at: float) -> bytes | None:
-        """The client of the unused entry for ``key`` that best fits pen time ``at``."""
+    def take(self, key: Key, epoch: int, clock: ClockOffset) -> bytes | None:
+        """The client of the unused entry for ``key`` that best fits a line at ``epoch``."""
         index = self._index.get(key)
         if index is None:
             return None
-        return index.take(at, self._jitter)
+        return index.take(epoch + clock.first, epoch + clock.last, epoch + clock.offset,
+                          self._jitter)
 
     def vote(self, key: Key, at: int, clock: ClockOffset) -> None:
         """Let a line whose uncorrected pen time is ``at`` vote on its backend's offset."""

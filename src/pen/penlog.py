@@ -43,7 +43,10 @@ def _first_line(data: bytes) -> bytes:
 
 def reduce_request(data: bytes) -> bytes:
     """Reduce a client chunk (or an unescaped %r) to the request text pen logs for it."""
-    return _first_line(data[:KEEP_MAX]).translate(_HIGH_TO_DOT)
+    data = data[:KEEP_MAX]
+    if 13 in data or 10 in data:
+        data = _first_line(data)
+    return data.translate(_HIGH_TO_DOT)
 
 
 def format_line(client: str, epoch: int, server: str, data: bytes) -> bytes:

@@ -184,3 +184,25 @@ def test_blank_lines_crlf_and_missing_final_newline_survive(write):
     result = run("-p", penlog, f"10.0.0.1:{log}")
     restored = body.replace(b"10.0.0.100 - - [25", b"192.0.2.1 - - [25", 1)
     assert result.stdout_bytes == restored + b"\n"
+
+
+def test_progress_bar_renders_on_a_terminal(farm):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from mergelogs.cli import _Reporter
+    from mergelogs.streams import open_input
+
+    inputs = [open_input(name) for name in farm[1:]]
+    screen = StringIO()
+    reporter = _Reporter(inputs, Console(file=screen, force_terminal=True, width=100), True)
+    with reporter.progress:
+        for line in inputs[0].stream:
+            reporter.lines(8192)
+            assert line
+        reporter.progress.refresh()
+    for source in inputs:
+        source.close()
+    assert "merging" in screen.getvalue()
+    assert "16,384 lines" in screen.getvalue()

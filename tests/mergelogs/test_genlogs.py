@@ -106,6 +106,25 @@ def test_truth_names_the_pen_line_of_every_request(farm_dir):
         assert max(seen) - min(seen) <= 1 and max(abs(s) for s in seen) <= FARM.skew + 1
 
 
+def test_drift_moves_a_backend_clock_over_time(tmp_path):
+    farm = genlogs.Farm(backends=2, rate=100.0, requests=3000, skews=(0.5, 0.5), drift=360.0)
+    genlogs.write_farm(farm, tmp_path)
+    assert "drift=360" in (tmp_path / "truth.tsv").read_text()
+    parser = AccessParser()
+    lines = read(tmp_path / "access_log.host1")
+    pen_epochs = {
+        int(line_no): int(epoch)
+        for number, line_no, _, epoch, _ in truth_rows(tmp_path)
+        if number == "1" and epoch != "-"
+    }
+    deltas = [(e, parser.parse(lines[n - 1]).epoch - e) for n, e in pen_epochs.items()]
+    start, end = min(e for e, _ in deltas), max(e for e, _ in deltas)
+    early = {d for e, d in deltas if e < start + 5}
+    late = {d for e, d in deltas if e > end - 5}
+    assert early == {0, 1}, "0.5 s ahead, +0.1 s per second"
+    assert min(late) >= 2 and max(late) == 4, "3 s more after 30 s"
+
+
 def test_long_non_ascii_and_escaped_requests_are_there(farm_dir):
     parser = AccessParser()
     lines = backend_lines(farm_dir)
@@ -170,6 +189,8 @@ def test_perfect_merge_scores_100_and_faults_are_counted(farm_dir):
     assert (result.lost, result.extra) == (1, 1)
     assert result.scored - result.right == 1
     assert result.wrong and "192.0.2.99" in result.wrong[0]
+    assert sum(result.wrong_kinds.values()) == 1
+    assert next(iter(result.wrong_kinds)).endswith("/>10 s"), "192.0.2.99 never sent anything"
 
 
 def test_c_mergelogs_output_is_scoreable(tmp_path):
@@ -197,6 +218,11 @@ def test_script_writes_gzip_and_checks_samples(tmp_path):
                          "--gzip", "1"]) == 0  # fmt: skip
     assert gzip.decompress((tmp_path / "f" / "access_log.host1.gz").read_bytes())
     assert (tmp_path / "f" / "access_log.host2").stat().st_size > 0
+    argv = [str(tmp_path / "g"), "--backends", "2", "--duration", "3", "--skews", "0.5,-1.25"]
+    assert genlogs.main(argv) == 0
+    header = (tmp_path / "g" / "truth.tsv").read_text()
+    assert "\tclock +0.500 s\n" in header and "\tclock -1.250 s\n" in header
+    assert len(truth_rows(tmp_path / "g")) == 300
     assert genlogs.check_samples(tmp_path / "s") is True
     assert genlogs.check_samples(tmp_path / "s") is False
 
