@@ -1,0 +1,5 @@
+"""``python -m webresolve``: the webresolve command."""
+
+from webresolve.cli import main
+
+main()
