@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import ipaddress
 import logging
 import lzma
@@ -170,8 +171,9 @@ def main(
         console.width = 160
     settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
     try:
-        result = _run(penlog, list(backends), settings, output, rejects,
-                      console, verbose or console.is_terminal)
+        with _no_cycle_collection():
+            result = _run(penlog, list(backends), settings, output, rejects,
+                          console, verbose or console.is_terminal)
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
@@ -184,6 +186,19 @@ def main(
             click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
                        f"(more than {max_unmatched}%)", err=True)
             sys.exit(EXIT_PARTIAL)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The merge makes no reference cycles, so the cycle collector would only rescan the
+    window's objects over and over (a fifth of the run time): keep it off meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _debug_to_stderr(level: int) -> None:
