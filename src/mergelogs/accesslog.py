@@ -143,7 +143,7 @@ def client_span(line: bytes) -> tuple[int, int]:
     end = line.find(b" ")
     if end < 0:
         return 0, len(line.rstrip(b"\r\n"))
-    if b":" in line[:end] and _is_vhost_port(line[:end]):
+    if line.find(b":", 0, end) >= 0 and _is_vhost_port(line[:end]):
         start = end + 1
         stop = line.find(b" ", start)
         return start, stop if stop >= 0 else len(line.rstrip(b"\r\n"))

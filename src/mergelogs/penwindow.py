@@ -134,6 +134,10 @@ class _KeyIndex:
         for second, count in near:
             tally[second + base] += count * weight
 
+    def unused(self) -> int:
+        """How many entries were never used."""
+        return sum(len(slot) - 1 for slot in self.slots.values())
+
     def drop(self, before: int) -> int:
         """Forget entries older than ``before``; returns how many were never used."""
         seconds = self.seconds
@@ -267,10 +271,13 @@ class PenWindow:
         while loaded and loaded[0][0] < before:
             key = loaded.popleft()[1]
             index = self._index.get(key)
-            if index is not None:
+            if index is None:
+                continue
+            if index.seconds[-1] < before:  # all of it is old: most requests are rare
+                self.stats.unused += index.unused()
+                del self._index[key]
+            else:
                 self.stats.unused += index.drop(before)
-                if not index.seconds:
-                    del self._index[key]
 
     def take(self, key: Key, epoch: int, clock: ClockOffset) -> bytes | None:
         """The client of the unused entry for ``key`` that best fits a line at ``epoch``."""
