@@ -1,0 +1,277 @@
+"""The TCP data path: a client-side and a server-side asyncio Protocol per proxied connection.
+
+Life of a pair (after asyncio/protocols.py):
+
+    ClientSide.connection_made -- reading paused, server chosen, connect started
+      -> connect fails or times out: blacklist, next candidate (failover) ... or close
+      -> ServerSide.connection_made: PROXY header, buffered bytes, client reading resumed
+    data_received on one side -> peer.write(data)                 (no task, no copy)
+    pause_writing on one side  -> peer transport pause_reading     (paired flow control)
+    eof_received on one side   -> peer write_eof(), keep the other direction open
+    both directions at EOF, an error, or either side lost -> both transports closed
+
+The server's connection counter counts from the start of the connect to the close, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
+
+from .clients import ClientRecord
+from .httpscan import RequestScanner
+from .policy import try_server
+from .proxyproto import proxy_header
+from .servers import Server
+
+if TYPE_CHECKING:
+    from .app import ProxyState
+
+
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # the peer may already be gone
+
+
+def peer_address(peer: object) -> tuple[str, int]:
+    """(address, port) of a peername; Unix peers are ("", 0)."""
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0]), int(peer[1])
+    return "", 0
+
+
+class ServerSide(asyncio.Protocol):
+    """The upstream connection to the chosen backend."""
+
+    __slots__ = ("client", "transport", "server")
+
+    def __init__(self, client: ClientSide, server: Server) -> None:
+        self.client = client
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Fires when the backend accepted the connect."""
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Fires for each chunk from the backend: pass it to the client."""
+        self.server.rx += len(data)
+        self.client.transport.write(data)
+
+    def eof_received(self) -> bool:
+        """Fires when the backend half-closes."""
+        self.client.upstream_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fires when the upstream socket is closed."""
+        self.client.upstream_lost()
+
+    def pause_writing(self) -> None:
+        """Fires when the backend's write buffer is above the high-water mark."""
+        self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """Fires when the backend's write buffer drained."""
+        self.client.resume_client_reading()
+
+
+class ClientSide(asyncio.Protocol):
+    """The accepted client connection; owns the pair's lifecycle."""
+
+    __slots__ = (
+        "proxy", "transport", "address", "port", "record", "order", "index", "server",
+        "up", "upstream", "pending", "scanner", "log_first", "eof_down", "eof_up",
+        "closed", "connecting", "released", "sent",
+    )
+
+    def __init__(self, proxy: ProxyState) -> None:
+        self.proxy = proxy
+        self.up: asyncio.Transport | None = None
+        self.upstream: ServerSide | None = None
+        self.server: Server | None = None
+        self.index = 0
+        self.pending: list[bytes] = []
+        self.scanner: RequestScanner | None = None
+        self.log_first = False
+        self.eof_down = self.eof_up = self.closed = self.released = False
+        self.connecting: asyncio.Task[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]] | None
+        self.connecting = None
+        self.sent = 0
+        self.address = ""
+        self.port = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Fires for each accepted client: choose a server and start the connect."""
+        self.transport = cast(asyncio.Transport, transport)
+        proxy = self.proxy
+        proxy.opened(self)
+        self.transport.pause_reading()
+        self.address, self.port = peer_address(transport.get_extra_info("peername"))
+        now = time.time()
+        self.record, self.order = proxy.core.choose(self.address, self.port, now)
+        self._connect_next(now)
+
+    def _connect_next(self, now: float) -> None:
+        """Start a connect to the next acceptable candidate, or close the client."""
+        proxy = self.proxy
+        core = proxy.core
+        record: ClientRecord = self.record
+        order: Iterator[int] = self.order
+        for index in order:
+            server = try_server(core.table, index, record, core.acls, now)
+            if server is not None:
+                break
+        else:
+            self.transport.close()
+            return
+        record.server = index
+        server.conns += 1
+        self.index, self.server = index, server
+        self.upstream = ServerSide(self, server)
+        loop = proxy.loop
+        if server.family == socket.AF_UNIX:
+            coro = loop.create_unix_connection(self._factory, server.address)
+        else:
+            coro = loop.create_connection(self._factory, server.address, server.port)
+        task = loop.create_task(coro)
+        self.connecting = task
+        timer = loop.call_later(core.settings.timeout, task.cancel)
+        task.add_done_callback(lambda t: self._connected(t, timer))
+
+    def _factory(self) -> ServerSide:
+        assert self.upstream is not None
+        return self.upstream
+
+    def _connected(self, task: asyncio.Task[object], timer: asyncio.TimerHandle) -> None:
+        """Fires when the connect finished, failed or timed out."""
+        timer.cancel()
+        self.connecting = None
+        server = self.server
+        assert server is not None and self.upstream is not None
+        if task.cancelled() or task.exception() is not None:
+            server.conns -= 1
+            self.server = None
+            if not self.closed:
+                now = time.time()
+                self.proxy.core.table.fail(server, now)
+                self._connect_next(now)
+            return
+        up = self.upstream.transport
+        assert up is not None
+        if self.closed:
+            server.conns -= 1
+            up.close()
+            return
+        self.up = up
+        self.proxy.core.table.succeed(server)
+        self._start(up)
+
+    def _start(self, up: asyncio.Transport) -> None:
+        """The pair is complete: send what is owed upstream and let the client talk."""
+        proxy = self.proxy
+        if proxy.nodelay:
+            _set_nodelay(up)
+            _set_nodelay(self.transport)
+        if proxy.proxy_protocol:
+            up.write(proxy_header(proxy.proxy_protocol, self.transport))
+        if proxy.log.active or proxy.http:
+            self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
+        for data in self.pending:
+            self.data_received(data)
+        self.pending.clear()
+        if self.eof_down:
+            self._forward_eof(up)
+        else:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        """Fires for each chunk from the client: log it if asked, pass it upstream."""
+        up = self.up
+        if up is None:
+            self.pending.append(data)
+            return
+        scanner = self.scanner
+        if scanner is not None:
+            data, heads = scanner.feed(data)
+            if heads:
+                self._log(heads)
+            if scanner.tunnel:
+                self.scanner = None
+        size = len(data)
+        self.record.rx += size
+        self.sent += size
+        up.write(data)
+
+    def _log(self, heads: list[bytes]) -> None:
+        epoch = int(time.time())
+        log = self.proxy.log
+        address = self.server.address if self.server is not None else ""
+        for head in heads:
+            log.write(self.address, epoch, address, head)
+
+    def eof_received(self) -> bool:
+        """Fires when the client half-closes: pass the EOF on, keep the reply direction open."""
+        self.eof_down = True
+        if self.up is not None:
+            self._forward_eof(self.up)
+        return True
+
+    def _forward_eof(self, up: asyncio.Transport) -> None:
+        if self.eof_up or not up.can_write_eof():
+            up.close()
+            self.transport.close()
+        else:
+            up.write_eof()
+
+    def upstream_eof(self) -> None:
+        """The backend half-closed: pass it to the client, close when both sides are done."""
+        self.eof_up = True
+        transport = self.transport
+        if self.eof_down or not transport.can_write_eof():
+            transport.close()
+            if self.up is not None:
+                self.up.close()
+        else:
+            transport.write_eof()
+
+    def upstream_lost(self) -> None:
+        """The upstream socket closed: close the client after its pending writes."""
+        self.transport.close()
+
+    def pause_writing(self) -> None:
+        """Fires when the client's write buffer is above the high-water mark."""
+        if self.up is not None:
+            self.up.pause_reading()
+
+    def resume_writing(self) -> None:
+        """Fires when the client's write buffer drained."""
+        if self.up is not None:
+            self.up.resume_reading()
+
+    def resume_client_reading(self) -> None:
+        """Resume reading the client unless it already sent its EOF."""
+        if not self.eof_down and self.up is not None:
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fires when the client socket is closed: close upstream and release the slot."""
+        self.closed = True
+        if self.up is not None:
+            self.up.close()
+        if self.connecting is not None:
+            self.connecting.cancel()
+        server = self.server
+        if server is not None and self.up is not None and not self.released:
+            self.released = True
+            server.conns -= 1
+            server.sx += self.sent
+        self.proxy.closed(self)
