@@ -233,6 +233,21 @@ def drop_privileges(settings: Settings) -> None:
         raise StartupError(f"cannot drop privileges: {exc}") from None
 
 
+def write_pidfile(path: str) -> None:
+    """Write the pid with no newline, as pen does (bytes: no codec lookup inside a chroot).
+
+    :raises StartupError: the file cannot be written.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"%d" % os.getpid())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StartupError(f"cannot write pid file {path}: {exc.strerror}") from None
+
+
 async def serve_forever(core: PenState) -> None:
     """Run the balancer until TERM, INT or ``exit``; the caller has already daemonized.
 
@@ -265,8 +280,7 @@ async def serve_forever(core: PenState) -> None:
     except OSError as exc:
         raise StartupError(f"cannot open log {settings.log}: {exc}") from None
     if settings.pidfile:
-        with open(settings.pidfile, "w", encoding="ascii") as out:
-            out.write(str(os.getpid()))
+        write_pidfile(settings.pidfile)
     for signum, action in (
         (signal.SIGTERM, proxy.stop_event.set),
         (signal.SIGINT, proxy.stop_event.set),

@@ -227,3 +227,59 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+class UdpResponder:
+    """A UDP server on its own thread answering ``<name>:<datagram>``."""
+
+    def __init__(self, name: str, host: str = "127.0.0.1") -> None:
+        self.name = name.encode()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.peers: list[tuple[str, int]] = []
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while self._running:
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.peers.append(peer)
+            self.sock.sendto(self.name + b":" + data, peer)
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(5)
+        self.sock.close()
+
+    @property
+    def spec(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def udp_ask(port: int, data: bytes = b"q", source: str = "127.0.0.1", timeout: float = 1.0,
+            sock: socket.socket | None = None) -> bytes:
+    """Send one datagram to pen and return the answer's name part, b"" on no answer."""
+    own = sock is None
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((source, 0))
+    sock.settimeout(timeout)
+    try:
+        sock.sendto(data, ("127.0.0.1", port))
+        reply, peer = sock.recvfrom(65536)
+        assert peer == ("127.0.0.1", port)
+        return reply.split(b":", 1)[0]
+    except TimeoutError:
+        return b""
+    finally:
+        if own:
+            sock.close()
