@@ -23,6 +23,9 @@ from .tcp import ClientSide
 
 logger = logging.getLogger("pen.error")
 
+SWEEP = 0.2
+"""Seconds between scans for timed-out upstream connects."""
+
 
 def open_listener(spec: ListenSpec, backlog: int, udp: bool = False) -> socket.socket:
     """Bind and (for TCP) listen on ``spec`` with pen's socket options.
@@ -86,16 +89,13 @@ class ProxyState:
         self.accepting = False
         self.stopping = False
         self.stop_event = asyncio.Event()
+        self.connecting: dict[ClientSide, float] = {}
+        self.sweeper = loop.call_later(SWEEP, self._sweep_connects)
 
     @property
     def http(self) -> bool:
         """-H / ``http``: rewrite X-Forwarded-For and -Proto."""
         return self.core.settings.http
-
-    @property
-    def nodelay(self) -> bool:
-        """``tcp_nodelay`` (on by default here)."""
-        return self.core.settings.tcp_nodelay
 
     # -- connection accounting and the -x limit ------------------------------------------
     def opened(self, conn: ClientSide) -> None:
@@ -136,6 +136,34 @@ class ProxyState:
             )
         self.server = server
         self.accepting = True
+
+    # -- connect timeouts -------------------------------------------------------------------
+    def connect_started(self, conn: ClientSide) -> None:
+        """Note an upstream connect; the sweep cancels it after the -t timeout."""
+        self.connecting[conn] = self.loop.time()
+
+    def connect_ended(self, conn: ClientSide) -> None:
+        """The connect finished either way."""
+        self.connecting.pop(conn, None)
+
+    def _sweep_connects(self) -> None:
+        """Cancel connects older than the timeout.
+
+        One periodic timer instead of a timer per connection (a libuv handle each under
+        uvloop); connects are kept in start order, so the scan stops at the first young one.
+        A connect thus times out between ``timeout`` and ``timeout + SWEEP`` seconds.
+        """
+        limit = self.loop.time() - self.core.settings.timeout
+        expired = []
+        for conn, started in self.connecting.items():
+            if started > limit:
+                break
+            expired.append(conn)
+        for conn in expired:
+            self.connecting.pop(conn, None)
+            if conn.connecting is not None:
+                conn.connecting.cancel()
+        self.sweeper = self.loop.call_later(SWEEP, self._sweep_connects)
 
     # -- hooks for the command interpreter -------------------------------------------------
     def reopen_log(self) -> None:
@@ -193,6 +221,7 @@ class ProxyState:
     async def shutdown(self) -> None:
         """Stop accepting, let connections finish within the grace period, then cut them."""
         self.stopping = True
+        self.sweeper.cancel()
         if self.server is not None:
             self.server.close()
             self.server = None

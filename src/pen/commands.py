@@ -24,12 +24,12 @@ FLAGS = {
     "prio": "prio",
     "roundrobin": "roundrobin",
     "stubborn": "stubborn",
-    "tcp_nodelay": "tcp_nodelay",
     "weight": "weight",
 }
 """Commands that switch a boolean setting on (``no CMD`` switches it off)."""
 
 MODE_FLAGS = ("hash", "roundrobin", "stubborn", "weight", "prio")
+
 
 
 def split_line(line: str) -> list[str]:
@@ -224,6 +224,11 @@ def _no(state: PenState, args: list[str], now: float) -> str:
     return ""
 
 
+def _always_on(state: PenState, args: list[str], now: float) -> str:
+    """``tcp_nodelay``: accepted; asyncio and uvloop set TCP_NODELAY on every TCP socket."""
+    return ""
+
+
 def _flag(name: str) -> Handler:
     def handler(state: PenState, args: list[str], now: float) -> str:
         setattr(state.settings, name, True)
@@ -263,6 +268,7 @@ HANDLERS: dict[str, Handler] = {
     "server": _server,
     "servers": _servers,
     "status": _status,
+    "tcp_nodelay": _always_on,
     "timeout": _float_setting("timeout"),
     "tracking": _number_setting("tracking", 0),
     "web_stats": _web_stats,

@@ -178,7 +178,6 @@ class Settings:
     foreground: bool = False
     exit_enabled: bool = False
     ascii: bool = False
-    tcp_nodelay: bool = True
     debug: int = 0
     client_acl: int = 0
     control_acl: int = 0

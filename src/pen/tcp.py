@@ -3,7 +3,8 @@
 Life of a pair (after asyncio/protocols.py):
 
     ClientSide.connection_made -- reading paused, server chosen, connect started
-      -> connect fails or times out: blacklist, next candidate (failover) ... or close
+      -> connect fails or times out (ProxyState's sweep cancels it): blacklist,
+         next candidate (failover) ... or close
       -> ServerSide.connection_made: PROXY header, buffered bytes, client reading resumed
     data_received on one side -> peer.write(data)                 (no task, no copy)
     pause_writing on one side  -> peer transport pause_reading     (paired flow control)
@@ -11,6 +12,7 @@ Life of a pair (after asyncio/protocols.py):
     both directions at EOF, an error, or either side lost -> both transports closed
 
 The server's connection counter counts from the start of the connect to the close, once.
+TCP_NODELAY needs no call here: asyncio and uvloop set it on every TCP transport.
 """
 
 from __future__ import annotations
@@ -29,15 +31,6 @@ from .servers import Server
 
 if TYPE_CHECKING:
     from .app import ProxyState
-
-
-def _set_nodelay(transport: asyncio.BaseTransport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # the peer may already be gone
 
 
 def peer_address(peer: object) -> tuple[str, int]:
@@ -60,6 +53,7 @@ class ServerSide(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires when the backend accepted the connect."""
         self.transport = cast(asyncio.Transport, transport)
+        self.client.upstream_made(self.transport)
 
     def data_received(self, data: bytes) -> None:
         """Fires for each chunk from the backend: pass it to the client."""
@@ -144,43 +138,47 @@ class ClientSide(asyncio.Protocol):
             coro = loop.create_connection(self._factory, server.address, server.port)
         task = loop.create_task(coro)
         self.connecting = task
-        timer = loop.call_later(core.settings.timeout, task.cancel)
-        task.add_done_callback(lambda t: self._connected(t, timer))
+        proxy.connect_started(self)
+        task.add_done_callback(self._connect_done)
 
     def _factory(self) -> ServerSide:
         assert self.upstream is not None
         return self.upstream
 
-    def _connected(self, task: asyncio.Task[object], timer: asyncio.TimerHandle) -> None:
-        """Fires when the connect finished, failed or timed out."""
-        timer.cancel()
+    def upstream_made(self, up: asyncio.Transport) -> None:
+        """The backend accepted: start the pair (or drop it if the client already left)."""
+        self.proxy.connect_ended(self)
         self.connecting = None
         server = self.server
-        assert server is not None and self.upstream is not None
-        if task.cancelled() or task.exception() is not None:
-            server.conns -= 1
-            self.server = None
-            if not self.closed:
-                now = time.time()
-                self.proxy.core.table.fail(server, now)
-                self._connect_next(now)
-            return
-        up = self.upstream.transport
-        assert up is not None
+        assert server is not None
         if self.closed:
             server.conns -= 1
+            self.server = None
             up.close()
             return
         self.up = up
         self.proxy.core.table.succeed(server)
         self._start(up)
 
+    def _connect_done(self, task: asyncio.Task[object]) -> None:
+        """Fires when the connect task ends; only failures and timeouts matter here."""
+        if not (task.cancelled() or task.exception() is not None) or self.up is not None:
+            return
+        self.proxy.connect_ended(self)
+        self.connecting = None
+        server = self.server
+        if server is None:
+            return
+        server.conns -= 1
+        self.server = None
+        if not self.closed:
+            now = time.time()
+            self.proxy.core.table.fail(server, now)
+            self._connect_next(now)
+
     def _start(self, up: asyncio.Transport) -> None:
         """The pair is complete: send what is owed upstream and let the client talk."""
         proxy = self.proxy
-        if proxy.nodelay:
-            _set_nodelay(up)
-            _set_nodelay(self.transport)
         if proxy.proxy_protocol:
             up.write(proxy_header(proxy.proxy_protocol, self.transport))
         if proxy.log.active or proxy.http:

@@ -89,9 +89,9 @@ class _HttpProtocol(asyncio.Protocol):
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (
             len(body), b"Connection: close\r\n" if close else b"", body
         )
-        self.transport.write(reply)
         peer = self.transport.get_extra_info("peername")[0]
         self.backend.log(combined_line(peer, int(time.time()), request, 200, len(body)))
+        self.transport.write(reply)
         if close:
             self.transport.close()
 
