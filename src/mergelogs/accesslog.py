@@ -53,15 +53,16 @@ _CACHE_MAX = 65536
 
 @dataclass(slots=True)
 class AccessLine:
-    """One log line as read, with where its fields are. Not frozen: built once per line on
-    the hot path, where a frozen dataclass's ``__init__`` costs twice as much."""
+    """One log line as read, with where its stamp and request are.
+
+    Not frozen: one is built per line on the hot path, where a frozen dataclass's
+    ``__init__`` costs twice as much. The client field is located only when asked for.
+    """
 
     raw: bytes
     """The line's bytes, terminator included."""
     epoch: int | None
     """The instant of ``%t`` in epoch seconds; None when the line has no usable stamp."""
-    client_start: int = 0
-    client_end: int = 0
     stamp_start: int = -1
     request: bytes | None = None
     """``%r`` exactly as logged (still escaped), None when the line has none."""
@@ -69,11 +70,13 @@ class AccessLine:
     @property
     def client(self) -> bytes:
         """The client field's bytes."""
-        return self.raw[self.client_start : self.client_end]
+        start, end = client_span(self.raw)
+        return self.raw[start:end]
 
     def with_client(self, client: bytes) -> bytes:
         """The line with its client field replaced and every other byte kept."""
-        return self.raw[: self.client_start] + client + self.raw[self.client_end :]
+        start, end = client_span(self.raw)
+        return self.raw[:start] + client + self.raw[end:]
 
 
 def stamp_epoch(stamp: bytes) -> int | None:
@@ -187,7 +190,7 @@ def _unescape_one(match: re.Match[bytes]) -> bytes:
 
 def unescape(field: bytes) -> bytes:
     """Undo Apache (``\\"``, ``\\\\``, C forms, ``\\xhh``) and nginx (``\\xHH``) escaping."""
-    if b"\\" not in field:
+    if 92 not in field:  # no backslash: nothing to undo
         return field
     return _ESCAPE.sub(_unescape_one, field)
 
@@ -211,7 +214,7 @@ class AccessParser:
             return epoch
 
     def parse(self, raw: bytes) -> AccessLine:
-        """Locate stamp, client and request; a line without a valid stamp has epoch None."""
+        """Locate stamp and request; a line without a valid stamp has epoch None."""
         open_bracket = raw.find(b" [")
         stamp_end = open_bracket + 2 + STAMP_LEN
         if open_bracket < 0 or raw[stamp_end : stamp_end + 1] != b"]":
@@ -219,5 +222,4 @@ class AccessParser:
         epoch = self.epoch_of(raw[open_bracket + 2 : stamp_end])
         if epoch is None:
             return AccessLine(raw, None)
-        start, end = client_span(raw)
-        return AccessLine(raw, epoch, start, end, open_bracket + 2, request_field(raw, stamp_end))
+        return AccessLine(raw, epoch, open_bracket + 2, request_field(raw, stamp_end))

@@ -20,7 +20,6 @@ from rich.table import Table
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
 from mergelogs.streams import Input, atomic_output, open_input, read_lines
-from pen.penlog import PenRecord, parse_line
 
 log = logging.getLogger("mergelogs")
 
@@ -74,13 +73,6 @@ def _open(name: str) -> Input:
         return open_input(name)
     except OSError as exc:
         raise InputError(name, exc.strerror or str(exc)) from exc
-
-
-def _pen_records(source: Input) -> Iterator[PenRecord]:
-    for line in read_lines(source):
-        record = parse_line(line)
-        if record is not None:
-            yield record
 
 
 class _Reporter:
@@ -229,7 +221,7 @@ def _run(
         merger = Merger(
             backends,
             [_guarded(read_lines(i), i.name) for i in inputs],
-            _pen_records(pen_input),
+            _guarded(read_lines(pen_input), pen_input.name),
             settings,
             _reject_writer(backends, reject_out),
             reporter.lines,

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from mergelogs.accesslog import STAMP_LEN, AccessLine, AccessParser, format_stamp, unescape
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import ClockOffset, PenWindow, normalize_address
-from pen.penlog import PenRecord, reduce_request
+from pen.penlog import reduce_request
 
 LOOKAHEAD = 4096
 """Lines held between voting on clock offsets and matching; the first ones calibrate."""
-VOTE_EVERY = 8
+VOTE_EVERY = 16
 """After calibration, one line in this many votes."""
 
 
@@ -86,10 +86,9 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[AccessLine]:
     return map(parse, lines)
 
 
-def request_key(line: AccessLine) -> bytes | None:
-    """The request of a backend line as pen would have logged it; None if it has none."""
-    request = line.request
-    if request is None or request == b"-" or not request:
+def request_key(request: bytes | None) -> bytes | None:
+    """A backend line's ``%r`` as pen would have logged it; None if the line has none."""
+    if not request or request == b"-":
         return None
     return reduce_request(unescape(request))
 
@@ -99,7 +98,7 @@ class Merger:
 
     :param backends: the ``server:logfile`` arguments, in order.
     :param logs: one iterator of raw lines per backend.
-    :param pen: pen.log records.
+    :param pen: pen.log lines.
     :param reject: called for every line that keeps its original client.
     :param on_lines: progress, called with the number of lines read.
     """
@@ -108,7 +107,7 @@ class Merger:
         self,
         backends: list[Backend],
         logs: list[Iterable[bytes]],
-        pen: Iterator[PenRecord],
+        pen: Iterable[bytes],
         settings: Settings,
         reject: Callable[[Reject], None] | None = None,
         on_lines: Callable[[int], None] | None = None,
@@ -147,28 +146,31 @@ class Merger:
         """Yield the output lines in order."""
         pending: deque[tuple[Placed, bytes | None]] = deque()
         window = self._window
+        servers, clocks = self._servers, self._clocks
         reach = self._settings.jitter + self._settings.radius
+        emit = self._emit
         seen = 0
         for placed in self._orderer:
-            line = placed.line
-            key = request_key(line) if line.epoch is not None else None
-            if key is not None:
-                at: int = line.epoch  # type: ignore[assignment]
-                window.load(at + reach)
-                seen += 1
-                if seen <= LOOKAHEAD or seen % VOTE_EVERY == 0:
-                    source = placed.source
-                    window.vote((self._servers[source], key), at, self._clocks[source])
+            line = placed[2]
+            epoch = line.epoch
+            key = None
+            if epoch is not None:
+                key = request_key(line.request)
+                if key is not None:
+                    window.load(epoch + reach)
+                    seen += 1
+                    if seen <= LOOKAHEAD or not seen % VOTE_EVERY:
+                        source = placed[0]
+                        window.vote((servers[source], key), epoch, clocks[source])
             pending.append((placed, key))
             if len(pending) > LOOKAHEAD:
-                yield self._emit(*pending.popleft())
+                yield emit(*pending.popleft())
         while pending:
-            yield self._emit(*pending.popleft())
+            yield emit(*pending.popleft())
         window.close()
 
     def _emit(self, placed: Placed, key: bytes | None) -> bytes:
-        line = placed.line
-        source = placed.source
+        source, _, line = placed
         if line.epoch is None:
             self._rejected(placed, "unparsable")
             return line.raw
@@ -177,20 +179,22 @@ class Merger:
             at = line.epoch + self._clocks[source].offset
             self._window.evict(at - self._settings.jitter - 2 * self._settings.radius)
             client = self._window.take((self._servers[source], key), at)
-        raw = line.with_client(client.encode()) if client is not None else line.raw
         if client is None:
             self._rejected(placed, "no request" if key is None else "no pen.log entry")
+            raw = line.raw
         else:
             self._matched[source] += 1
+            raw = line.with_client(client)
         if self._settings.utc:
             raw = self._to_utc(raw, line, len(raw) - len(line.raw))
         return raw
 
     def _rejected(self, placed: Placed, reason: str) -> None:
-        if placed.line.epoch is not None:
-            self._unmatched[placed.source] += 1
+        source, lineno, line = placed
+        if line.epoch is not None:
+            self._unmatched[source] += 1
         if self._reject is not None:
-            self._reject(Reject(placed.source, placed.lineno, reason, placed.line.raw))
+            self._reject(Reject(source, lineno, reason, line.raw))
 
     def _to_utc(self, raw: bytes, line: AccessLine, moved: int) -> bytes:
         epoch = line.epoch

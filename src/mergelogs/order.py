@@ -36,13 +36,8 @@ class SourceStats:
     out_of_order: int = 0
 
 
-@dataclass(slots=True)
-class Placed:
-    """A line on its way out: which input and line number it came from."""
-
-    source: int
-    lineno: int
-    line: AccessLine
+Placed = tuple[int, int, AccessLine]
+"""A line on its way out: (input index, line number, line). A plain tuple: one per line."""
 
 
 @dataclass(slots=True)
@@ -104,11 +99,11 @@ class Orderer:
         """Read up to a chunk of lines from one input; False once it is exhausted."""
         source = self._sources[index]
         stats = source.stats
+        buckets = self._buckets
         count = 0
         for line in source.lines:
-            source.lineno += 1
             count += 1
-            placed = Placed(index, source.lineno, line)
+            placed = (index, source.lineno + count, line)
             epoch = line.epoch
             if epoch is None:
                 stats.unparsable += 1
@@ -119,13 +114,19 @@ class Orderer:
                 else:
                     self._place(placed, source.last)
             else:
-                self._flush_leading(source, epoch)
+                if source.leading:
+                    self._flush_leading(source, epoch)
                 source.last = epoch
                 if source.watermark is None or epoch > source.watermark:
                     source.watermark = epoch
-                self._place(placed, epoch)
+                bucket = buckets.get(epoch)
+                if bucket is not None:  # released seconds have no bucket left
+                    bucket.append(placed)
+                else:
+                    self._place(placed, epoch)
             if count >= _CHUNK:
                 break
+        source.lineno += count
         stats.lines += count
         if self._on_lines is not None and count:
             self._on_lines(count)
@@ -148,8 +149,8 @@ class Orderer:
 
     def _place(self, placed: Placed, epoch: int) -> None:
         if self._released is not None and epoch <= self._released:
-            if placed.line.epoch is not None:
-                self._sources[placed.source].stats.out_of_order += 1
+            if placed[2].epoch is not None:
+                self._sources[placed[0]].stats.out_of_order += 1
             epoch = self._released + 1
         bucket = self._buckets.get(epoch)
         if bucket is None:
@@ -170,4 +171,4 @@ class Orderer:
 
 
 def _by_source(placed: Placed) -> int:
-    return placed.source
+    return placed[0]

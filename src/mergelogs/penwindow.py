@@ -9,8 +9,8 @@ ties first-in first-out, and a used entry is gone (C mergelogs reuses entries).
 
 Entries live in a window: loaded from pen.log up to the newest line's time plus jitter,
 dropped once older than the oldest line's time minus jitter. They are indexed by
-(server, request) and, inside that, by whole second, so a lookup is a dict hit and a bisect
-however popular the URL.
+(server, request) and kept sorted by second, so a lookup is a dict hit and a bisect however
+popular the URL.
 
 Backend clocks are seconds apart from pen's. :class:`ClockOffset` estimates each backend's
 offset from votes: a line votes, for every second ``s`` within ``radius``, with the share of
@@ -23,19 +23,21 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pen.penlog import PenRecord
+from pen.penlog import split_line
 
 Key = tuple[str, bytes]
 """(normalised backend address, request as pen logs it)."""
 
 
 @lru_cache(maxsize=1024)
-def normalize_address(text: str) -> str:
+def normalize_address(text: str | bytes) -> str:
     """One spelling per address, so ``10.0.0.1`` and ``::ffff:...`` forms compare as pen's."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
     try:
         address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
@@ -44,9 +46,9 @@ def normalize_address(text: str) -> str:
     return str(mapped or address)
 
 
-def usable_client(client: str) -> bool:
+def usable_client(client: bytes) -> bool:
     """False for clients that cannot stand as a log's first field (Unix peers, errors)."""
-    return bool(client) and " " not in client and "\t" not in client
+    return bool(client) and 32 not in client and 9 not in client
 
 
 @dataclass(slots=True)
@@ -59,73 +61,71 @@ class WindowStats:
 
 
 class _KeyIndex:
-    """The entries of one (server, request): per second, the clients not yet used."""
+    """The entries of one (server, request), sorted by second.
 
-    __slots__ = ("seconds", "live", "totals", "clients")
+    ``seconds`` keeps every loaded entry (votes count them all, used or not); ``live`` and
+    ``clients`` are the unused ones. Plain lists: a busy URL's entries are used close to the
+    middle, where deleting moves a few hundred pointers, and a rare URL costs three tiny lists.
+    """
+
+    __slots__ = ("seconds", "live", "clients")
 
     def __init__(self) -> None:
         self.seconds: list[int] = []
         self.live: list[int] = []
-        self.totals: dict[int, int] = {}
-        self.clients: dict[int, deque[str]] = {}
+        self.clients: list[bytes] = []
 
-    def add(self, second: int, client: str) -> bool:
-        """Add an entry; True when it opens a new second."""
-        queue = self.clients.get(second)
-        opened = queue is None
-        if queue is None:
-            queue = self.clients[second] = deque()
-            self.totals[second] = 0
-            bisect.insort(self.seconds, second)
-        if not queue:
-            bisect.insort(self.live, second)
-        queue.append(client)
-        self.totals[second] += 1
-        return opened
+    def add(self, second: int, client: bytes) -> None:
+        """Add an entry after those of the same second (pen.log is nearly sorted)."""
+        live = self.live
+        if not live or live[-1] <= second:
+            live.append(second)
+            self.clients.append(client)
+        else:
+            at = bisect.bisect_right(live, second)
+            live.insert(at, second)
+            self.clients.insert(at, client)
+        seconds = self.seconds
+        if not seconds or seconds[-1] <= second:
+            seconds.append(second)
+        else:
+            bisect.insort(seconds, second)
 
-    def take_nearest(self, at: int, jitter: int) -> str | None:
+    def take_nearest(self, at: int, jitter: int) -> bytes | None:
         """Use the nearest unused entry within ``jitter`` of ``at``; earlier wins a tie."""
         live = self.live
         pos = bisect.bisect_left(live, at)
-        best = -1
-        if pos < len(live) and live[pos] - at <= jitter:
-            best = pos
-        if pos > 0 and at - live[pos - 1] <= jitter and (
-            best < 0 or at - live[pos - 1] <= live[pos] - at
-        ):
-            best = pos - 1
-        if best < 0:
+        after = live[pos] - at if pos < len(live) else jitter + 1
+        before = at - live[pos - 1] if pos else jitter + 1
+        if before <= after:
+            if before > jitter:
+                return None
+            pos = bisect.bisect_left(live, live[pos - 1], 0, pos)
+        elif after > jitter:
             return None
-        second = live[best]
-        queue = self.clients[second]
-        client = queue.popleft()
-        if not queue:
-            del live[best]
-        return client
+        del live[pos]
+        return self.clients.pop(pos)
 
     def vote(self, at: int, radius: int, tally: list[float]) -> None:
-        """Share one vote among the seconds within ``radius`` of ``at`` by entry count."""
+        """Share one vote among the entries within ``radius`` of ``at``."""
         seconds = self.seconds
         lo = bisect.bisect_left(seconds, at - radius)
-        hi = bisect.bisect_right(seconds, at + radius)
+        hi = bisect.bisect_right(seconds, at + radius, lo)
         if lo == hi:
             return
-        near = seconds[lo:hi]
-        totals = self.totals
-        weight = 1.0 / sum(totals[s] for s in near)
-        for second in near:
-            tally[second - at + radius] += totals[second] * weight
+        weight = 1.0 / (hi - lo)
+        base = radius - at
+        for second in seconds[lo:hi]:
+            tally[second + base] += weight
 
-    def drop(self, second: int) -> int:
-        """Forget one second; returns how many of its entries were never used."""
-        queue = self.clients.pop(second, None)
-        if queue is None:
-            return 0
-        del self.totals[second]
-        self.seconds.remove(second)
-        if queue:
-            self.live.remove(second)
-        return len(queue)
+    def drop(self, before: int) -> int:
+        """Forget entries older than ``before``; returns how many were never used."""
+        del self.seconds[: bisect.bisect_left(self.seconds, before)]
+        unused = bisect.bisect_left(self.live, before)
+        if unused:
+            del self.live[:unused]
+            del self.clients[:unused]
+        return unused
 
 
 class ClockOffset:
@@ -155,55 +155,63 @@ class ClockOffset:
 class PenWindow:
     """pen.log entries around the lines being matched, indexed for one-to-one matching.
 
-    :param records: pen.log records in file order (nearly sorted by epoch).
+    :param lines: pen.log lines in file order (nearly sorted by epoch).
     :param jitter: the widest distance in seconds between a line and its entry.
     :param shift: seconds subtracted from pen epochs first (``-t``).
     """
 
-    def __init__(self, records: Iterator[PenRecord], jitter: int, shift: int = 0) -> None:
+    def __init__(self, lines: Iterable[bytes], jitter: int, shift: int = 0) -> None:
         self.stats = WindowStats()
-        self._records = records
+        self._lines = iter(lines)
         self._jitter = jitter
         self._shift = shift
         self._index: dict[Key, _KeyIndex] = {}
-        self._opened: deque[tuple[int, Key]] = deque()
+        self._loaded: deque[tuple[int, Key]] = deque()
         self._loaded_to: int | None = None
-        self._exhausted = False
+        self._evicted_to: int | None = None
 
     def load(self, upto: int) -> None:
         """Read pen.log until an entry newer than ``upto`` has been seen (or the end)."""
-        if self._exhausted or (self._loaded_to is not None and self._loaded_to > upto):
+        if self._loaded_to is not None and self._loaded_to > upto:
             return
         stats = self.stats
-        for record in self._records:
-            epoch = record.epoch - self._shift
+        index_of = self._index
+        loaded = self._loaded.append
+        for line in self._lines:
+            fields = split_line(line)
             stats.entries += 1
-            if not usable_client(record.client):
+            if fields is None or not usable_client(fields[0]):
                 stats.unusable += 1
                 continue
-            key = (normalize_address(record.server), record.request)
-            index = self._index.get(key)
+            client, epoch, server, request = fields
+            epoch -= self._shift
+            key = (normalize_address(server), request)
+            index = index_of.get(key)
             if index is None:
-                index = self._index[key] = _KeyIndex()
-            if index.add(epoch, record.client):
-                self._opened.append((epoch, key))
+                index = index_of[key] = _KeyIndex()
+            index.add(epoch, client)
+            loaded((epoch, key))
             if self._loaded_to is None or epoch > self._loaded_to:
                 self._loaded_to = epoch
-            if epoch > upto:
-                return
-        self._exhausted = True
+                if epoch > upto:
+                    return
+        self._loaded_to = 2**63
 
     def evict(self, before: int) -> None:
         """Forget entries older than ``before``; unused ones are counted."""
-        opened = self._opened
-        while opened and opened[0][0] < before:
-            second, key = opened.popleft()
-            index = self._index[key]
-            self.stats.unused += index.drop(second)
-            if not index.clients:
-                del self._index[key]
+        if self._evicted_to is not None and before <= self._evicted_to:
+            return
+        self._evicted_to = before
+        loaded = self._loaded
+        while loaded and loaded[0][0] < before:
+            key = loaded.popleft()[1]
+            index = self._index.get(key)
+            if index is not None:
+                self.stats.unused += index.drop(before)
+                if not index.seconds:
+                    del self._index[key]
 
-    def take(self, key: Key, at: int) -> str | None:
+    def take(self, key: Key, at: int) -> bytes | None:
         """The client of the nearest unused entry for ``key`` around pen time ``at``."""
         index = self._index.get(key)
         if index is None:

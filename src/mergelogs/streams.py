@@ -76,7 +76,7 @@ def read_lines(source: Input) -> Iterator[bytes]:
     """Yield each line of ``source`` with its terminator; a missing final newline is added,
     so that a line can never be glued onto whatever is written after it."""
     for line in source.stream:
-        if line[-1:] != b"\n":
+        if line[-1] != 10:
             line += b"\n"
         yield line
 

@@ -17,7 +17,7 @@ def merge(logs, pen_lines, addresses=None, **options):
     addresses = addresses or [f"10.0.0.{i + 1}" for i in range(len(logs))]
     backends = [Backend(a, f"log{i}") for i, a in enumerate(addresses)]
     rejects = []
-    merger = Merger(backends, logs, iter(filter(None, map(parse_line, pen_lines))),
+    merger = Merger(backends, logs, pen_lines,
                     Settings(**options), rejects.append)
     return list(merger), rejects, merger
 
