@@ -40,7 +40,7 @@ usage:
   -U use udp protocol support
   -W    use weight for server selection
   -X enable 'exit' command for control port
-  -a debugging dumps in ascii format
+  -a    accepted, no effect (no traffic dumps)
   -b sec    blacklist time in seconds [30]
   -c N      max number of clients [2048]
   -d debugging on (repeat -d for more)
@@ -49,7 +49,7 @@ usage:
   -h use hash for initial server selection
   -j dir    run in chroot
   -l file   logging on (file, or host:port for UDP netlog)
-  -m N      max accept() calls per event [100]
+  -m N      accepted, no effect (the event loop accepts in batches itself)
   -o "cmd"  run a control command now
   -p file   write pid to file
   -q N      listen backlog [500]
@@ -105,7 +105,7 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
             raise UsageError("connect timeout (-t) must be at least 1 second")
         s.timeout = float(timeout)
     elif opt == "-m":
-        s.multi_accept = max(1, _int_arg(opt, value))
+        _int_arg(opt, value)
     elif opt == "-q":
         s.backlog = max(50, _int_arg(opt, value))
     elif opt in ("-e", "-B"):
@@ -145,7 +145,7 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
 def _apply_simple(s: Settings, opt: str, value: str) -> None:
     strings = {"-C": "control", "-F": "config_file", "-j": "chroot", "-l": "log",
                "-p": "pidfile", "-u": "user", "-w": "web_stats"}
-    flags = {"-H": "http", "-U": "udp", "-W": "weight", "-X": "exit_enabled", "-a": "ascii",
+    flags = {"-H": "http", "-U": "udp", "-W": "weight", "-X": "exit_enabled",
              "-f": "foreground", "-h": "hash", "-r": "roundrobin", "-s": "stubborn"}
     if opt in strings:
         setattr(s, strings[opt], value)
@@ -153,7 +153,7 @@ def _apply_simple(s: Settings, opt: str, value: str) -> None:
         setattr(s, flags[opt], True)
     elif opt == "-d":
         s.debug += 1
-    elif opt in ("-D", "-Q", "-S", "-n", "-P", "-Z"):
+    elif opt in ("-D", "-Q", "-S", "-n", "-P", "-Z", "-a"):
         print(f"pen: option {opt} is obsolete or has no effect here; ignored", file=sys.stderr)
     elif opt == "-N":
         raise UsageError("option -N is not supported")

@@ -18,7 +18,6 @@ from .state import PenState
 Handler = Callable[[PenState, list[str], float], str]
 
 FLAGS = {
-    "ascii": "ascii",
     "hash": "hash",
     "http": "http",
     "prio": "prio",
@@ -191,12 +190,6 @@ def _control(state: PenState, args: list[str], now: float) -> str:
     return f"{state.settings.control}\n" if state.settings.control else "\n"
 
 
-def _idle_timeout(state: PenState, args: list[str], now: float) -> str:
-    if args:
-        state.settings.idle_timeout = max(0, _int(args[0]))
-    return f"Idle timeout: {state.settings.idle_timeout} seconds\n"
-
-
 def _include(state: PenState, args: list[str], now: float) -> str:
     if not args:
         return ""
@@ -256,13 +249,10 @@ HANDLERS: dict[str, Handler] = {
     "control_acl": _acl_setting("control_acl"),
     "debug": _number_setting("debug", 0),
     "exit": _exit,
-    "idle_timeout": _idle_timeout,
     "include": _include,
     "log": _log,
     "mode": _mode,
-    "multi_accept": _number_setting("multi_accept", 1),
     "no": _no,
-    "pending_max": _number_setting("pending_max", 1),
     "pid": _pid,
     "recent": _recent,
     "server": _server,

@@ -165,9 +165,7 @@ class Settings:
     tracking: int = 0
     clients_max: int = 2048
     conn_max: int = 500
-    multi_accept: int = 100
     backlog: int = 500
-    pending_max: int = 100
     hash: bool = False
     roundrobin: bool = False
     stubborn: bool = False
@@ -177,11 +175,9 @@ class Settings:
     udp: bool = False
     foreground: bool = False
     exit_enabled: bool = False
-    ascii: bool = False
     debug: int = 0
     client_acl: int = 0
     control_acl: int = 0
-    idle_timeout: int = 0
     grace: float = 10.0
     log: str | None = None
     web_stats: str | None = None

@@ -49,7 +49,6 @@ def test_get_and_set_numbers(state):
     assert execute(state, "clients_max 10", NOW) == "2048\n"
     assert execute(state, "client_acl 12", NOW) == "0\n"
     assert execute(state, "client_acl 3", NOW) == "3\n"
-    assert execute(state, "idle_timeout 5", NOW) == "Idle timeout: 5 seconds\n"
 
 
 def test_servers_and_server_command(state):
