@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .commands import run_lines
@@ -277,8 +278,10 @@ def write_pidfile(path: str) -> None:
         raise StartupError(f"cannot write pid file {path}: {exc.strerror}") from None
 
 
-async def serve_forever(core: PenState) -> None:
+async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = None) -> None:
     """Run the balancer until TERM, INT or ``exit``; the caller has already daemonized.
+
+    :param on_ready: called once the sockets, log and pid file are set up.
 
     :raises StartupError: sockets, TLS, privileges, log or pid file.
     """
@@ -319,6 +322,8 @@ async def serve_forever(core: PenState) -> None:
         loop.add_signal_handler(signum, action)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     logger.debug("pen serving on %s", settings.listen)
+    if on_ready is not None:
+        on_ready()
     try:
         await proxy.stop_event.wait()
     finally:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .commands import execute, run_lines
 from .config import Settings, TlsSettings, parse_listen, parse_server
 from .errors import PenError, StartupError
+from .state import PenState
 
 SHORT = "B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:"
 LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "help"]
@@ -224,15 +225,10 @@ def _daemonize() -> int:
     return write_fd
 
 
-async def _serve(core: object, verdict: int) -> None:
+async def _serve(core: PenState, verdict: int) -> None:
     from .app import serve_forever
-    from .state import PenState
 
-    assert isinstance(core, PenState)
-    loop = asyncio.get_running_loop()
-    if verdict >= 0:
-        loop.call_soon(_report, verdict, b"ok")
-    await serve_forever(core)
+    await serve_forever(core, (lambda: _report(verdict, b"ok")) if verdict >= 0 else None)
 
 
 def _report(fd: int, message: bytes) -> None:
@@ -265,7 +261,6 @@ def run(argv: list[str]) -> int:
 def start(inv: Invocation) -> int:
     """Build the state, run -o and -F commands, daemonize and serve."""
     from .loops import loop_factory
-    from .state import PenState
 
     settings = inv.settings
     try:

@@ -421,3 +421,15 @@ def test_usage_errors_exit_2():
     assert run.returncode == 2 and "option -Y not recognized" in run.stderr
     run = subprocess.run([*PEN], capture_output=True, text=True, timeout=20)
     assert run.returncode == 0 and "usage" in run.stdout
+
+
+def test_daemon_reports_startup_failure(backends):
+    """Without -f the parent waits for the child's verdict and exits 1 with its message."""
+    (a,) = backends("A")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        run = subprocess.run([*PEN, f"127.0.0.1:{busy.getsockname()[1]}", a.spec],
+                             capture_output=True, text=True, timeout=20)
+    assert run.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in run.stderr
