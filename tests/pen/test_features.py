@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import PEN, free_port, http_get
+from .helpers import PEN, Pen, free_port, http_get
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +149,51 @@ def test_debug_foreground_recipe(backends, pen):
     first = http_get(port)
     (a if first == b"389" else b).stop()
     assert http_get(port) == (b"390" if first == b"389" else b"389")
+
+
+def test_https_passthrough_recipe(tmp_path, certificate, backends, pen):
+    """``pen -l pen.log lbhost:443 host1:443 host2:443``: TLS passes through untouched."""
+    cert, key = certificate
+    (a,) = backends("100")
+    tls_port, port = free_port(), free_port()
+    pen(["-E", cert, "-K", key, tls_port, a.spec])
+    log = tmp_path / "pen443.log"
+    pen(["-l", log, port, f"127.0.0.1:{tls_port}", f"127.0.0.1:{tls_port}"])
+    assert https_get(port, "/through") == b"100"
+    assert len(log.read_bytes().splitlines()) == 1
+
+
+def test_hash_recipe_two_pens_agree(backends, pen):
+    """``pen -h`` on port 80 and 443 with the same hosts: a client lands on the same host."""
+    h80 = backends("host1", "host2")
+    h443 = backends("host1", "host2")
+    p80, p443 = free_port(), free_port()
+    pen(["-h", p80, *[b.spec for b in h80]])
+    pen(["-h", p443, *[b.spec for b in h443]])
+    for i in range(2, 10):
+        source = f"127.0.0.{i}"
+        assert http_get(p80, source=source) == http_get(p443, source=source)
+
+
+def test_pen_log_lines_match_c_pen(tmp_path, backends, pen):
+    """The same requests through Debian's pen and ours give the same pen.log lines."""
+    (a,) = backends("A")
+    ours_log, c_log = tmp_path / "ours.log", tmp_path / "c.log"
+    ours_port, c_port = free_port(), free_port()
+    pen(["-l", ours_log, ours_port, a.spec])
+    c_pen = Pen(tmp_path, ["-l", str(c_log), str(c_port), a.spec],
+                command=["/usr/bin/pen"]).start()
+    paths = ["/", "/caf\xe9?x=1", "/tab\there", "/" + "a" * 150, "/q?%41"]
+    try:
+        for port in (ours_port, c_port):
+            for i, path in enumerate(paths):
+                assert http_get(port, path, source=f"127.0.0.{i + 2}") == b"A"
+    finally:
+        c_pen.stop()
+
+    def without_epoch(path):
+        return [line.split(b" ", 2)[0] + b" " + line.split(b" ", 2)[2]
+                for line in path.read_bytes().splitlines()]
+
+    assert without_epoch(ours_log) == without_epoch(c_log)
+    assert len(without_epoch(ours_log)) == len(paths)
