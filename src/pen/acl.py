@@ -43,9 +43,7 @@ class Acls:
 
     def permits(self, index: int, address: str) -> bool:
         """Whether list ``index`` lets ``address`` in ("" is a Unix peer: always)."""
-        if not 0 <= index < ACL_COUNT:
-            return True
-        entries = self.lists[index]
+        entries = self.lists[index] if 0 <= index < ACL_COUNT else None
         if not entries or not address:
             return True
         ip = ipaddress.ip_address(address.partition("%")[0])

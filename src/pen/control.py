@@ -7,7 +7,6 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from .commands import execute
-from .tcp import peer_address
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -28,7 +27,8 @@ class ControlProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires per control connection: refuse peers that control_acl denies."""
         self.transport = cast(asyncio.Transport, transport)
-        address, _ = peer_address(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) else ""
         core = self.proxy.core
         if not core.acls.permits(core.settings.control_acl, address):
             transport.close()

@@ -44,21 +44,16 @@ def hash_key(address: str, port: int, roundrobin: bool) -> int:
     return key
 
 
-def _first_available(table: ServerTable, order: Iterator[int], now: float) -> int:
-    for index in order:
-        if table.available(index, now):
-            return index
-    return NO_SERVER
-
-
 def round_robin(table: ServerTable, now: float) -> int:
     """The next available server after the cursor (wrapping, the cursor's own server last)."""
     n = len(table)
-    start = table.cursor
-    index = _first_available(table, ((start + k) % n for k in range(1, n + 1)), now)
-    if index != NO_SERVER:
-        table.cursor = index
-    return index
+    index = table.cursor
+    for _ in range(n):
+        index = index + 1 if index + 1 < n else 0
+        if table.available(index, now):
+            table.cursor = index
+            return index
+    return NO_SERVER
 
 
 def by_prio(table: ServerTable, now: float) -> int:
@@ -124,10 +119,8 @@ def try_server(
     return server
 
 
-def candidates(initial: int, count: int, stubborn: bool) -> Iterator[int]:
-    """Server indices to try in order: the initial choice, the failover scan, the emergency."""
-    if initial != NO_SERVER:
-        yield initial
+def failover_order(initial: int, count: int, stubborn: bool) -> Iterator[int]:
+    """Servers to try after ``initial`` failed: the scan after it, then the emergency server."""
     if stubborn or initial in (ABUSE, EMERGENCY):
         return
     if initial != NO_SERVER:

@@ -14,7 +14,7 @@ from typing import Protocol
 from .acl import Acls
 from .clients import ClientRecord, ClientTable
 from .config import ServerSpec, Settings, resolve_host
-from .policy import candidates, initial_server
+from .policy import failover_order, initial_server
 from .servers import Server, ServerTable
 
 
@@ -89,8 +89,11 @@ class PenState:
         clients = ClientTable(settings.clients_max, settings.tracking)
         return cls(settings, table, clients)
 
-    def choose(self, address: str, port: int, now: float) -> tuple[ClientRecord, Iterator[int]]:
-        """Note a connection from ``address`` and return its record and the servers to try."""
+    def choose(self, address: str, port: int, now: float) -> tuple[ClientRecord, int]:
+        """Note a connection from ``address`` and return its record and the first server to try."""
         record = self.clients.touch(address, now)
-        first = initial_server(self.table, self.settings, self.acls, record, port, now)
-        return record, candidates(first, len(self.table), self.settings.stubborn)
+        return record, initial_server(self.table, self.settings, self.acls, record, port, now)
+
+    def failover(self, initial: int) -> Iterator[int]:
+        """The servers to try, in order, once ``initial`` failed or refused."""
+        return failover_order(initial, len(self.table), self.settings.stubborn)

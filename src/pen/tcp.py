@@ -3,7 +3,8 @@
 Life of a pair (after asyncio/protocols.py):
 
     ClientSide.connection_made -- reading paused, server chosen, connect started
-      -> connect fails or times out (ProxyState's sweep cancels it): blacklist,
+      -> connect (a Connect, not a Task) fails or times out (ProxyState's sweep
+         cancels it): blacklist,
          next candidate (failover) ... or close
       -> ServerSide.connection_made: PROXY header, buffered bytes, client reading resumed
     data_received on one side -> peer.write(data)                 (no task, no copy)
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
 from .clients import ClientRecord
+from .connect import Connect
 from .httpscan import RequestScanner
 from .policy import try_server
 from .proxyproto import proxy_header
@@ -31,13 +33,6 @@ from .servers import Server
 
 if TYPE_CHECKING:
     from .app import ProxyState
-
-
-def peer_address(peer: object) -> tuple[str, int]:
-    """(address, port) of a peername; Unix peers are ("", 0)."""
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0]), int(peer[1])
-    return "", 0
 
 
 class ServerSide(asyncio.Protocol):
@@ -82,9 +77,9 @@ class ClientSide(asyncio.Protocol):
     """The accepted client connection; owns the pair's lifecycle."""
 
     __slots__ = (
-        "proxy", "transport", "address", "port", "record", "order", "index", "server",
-        "up", "upstream", "pending", "scanner", "log_first", "eof_down", "eof_up",
-        "closed", "connecting", "released", "sent",
+        "proxy", "transport", "address", "record", "order", "index", "server", "up",
+        "upstream", "pending", "scanner", "eof_down", "eof_up", "closed", "connecting",
+        "released", "sent",
     )
 
     def __init__(self, proxy: ProxyState) -> None:
@@ -92,16 +87,12 @@ class ClientSide(asyncio.Protocol):
         self.up: asyncio.Transport | None = None
         self.upstream: ServerSide | None = None
         self.server: Server | None = None
-        self.index = 0
+        self.order: Iterator[int] | None = None
         self.pending: list[bytes] = []
         self.scanner: RequestScanner | None = None
-        self.log_first = False
         self.eof_down = self.eof_up = self.closed = self.released = False
-        self.connecting: asyncio.Task[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]] | None
-        self.connecting = None
+        self.connecting: Connect | None = None
         self.sent = 0
-        self.address = ""
-        self.port = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires for each accepted client: choose a server and start the connect."""
@@ -109,24 +100,35 @@ class ClientSide(asyncio.Protocol):
         proxy = self.proxy
         proxy.opened(self)
         self.transport.pause_reading()
-        self.address, self.port = peer_address(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
+        self.address = address
         now = time.time()
-        self.record, self.order = proxy.core.choose(self.address, self.port, now)
-        self._connect_next(now)
+        core = proxy.core
+        self.record, index = core.choose(address, port, now)
+        self.index = index
+        server = try_server(core.table, index, self.record, core.acls, now)
+        if server is None:
+            self._connect_next(now)
+        else:
+            self._connect(index, server)
 
     def _connect_next(self, now: float) -> None:
-        """Start a connect to the next acceptable candidate, or close the client."""
-        proxy = self.proxy
-        core = proxy.core
-        record: ClientRecord = self.record
-        order: Iterator[int] = self.order
-        for index in order:
-            server = try_server(core.table, index, record, core.acls, now)
+        """Connect to the next server in failover order after ``self.index``, or close."""
+        core = self.proxy.core
+        if self.order is None:
+            self.order = core.failover(self.index)
+        for index in self.order:
+            server = try_server(core.table, index, self.record, core.acls, now)
             if server is not None:
-                break
-        else:
-            self.transport.close()
-            return
+                self._connect(index, server)
+                return
+        self.transport.close()
+
+    def _connect(self, index: int, server: Server) -> None:
+        """Start the upstream connect to ``server``; it counts against its limits from now."""
+        proxy = self.proxy
+        record: ClientRecord = self.record
         record.server = index
         server.conns += 1
         self.index, self.server = index, server
@@ -136,10 +138,9 @@ class ClientSide(asyncio.Protocol):
             coro = loop.create_unix_connection(self._factory, server.address)
         else:
             coro = loop.create_connection(self._factory, server.address, server.port)
-        task = loop.create_task(coro)
-        self.connecting = task
         proxy.connect_started(self)
-        task.add_done_callback(self._connect_done)
+        self.connecting = connect = Connect(coro, self._connect_done)
+        connect.start()
 
     def _factory(self) -> ServerSide:
         assert self.upstream is not None
@@ -160,9 +161,9 @@ class ClientSide(asyncio.Protocol):
         self.proxy.core.table.succeed(server)
         self._start(up)
 
-    def _connect_done(self, task: asyncio.Task[object]) -> None:
-        """Fires when the connect task ends; only failures and timeouts matter here."""
-        if not (task.cancelled() or task.exception() is not None) or self.up is not None:
+    def _connect_done(self, error: BaseException | None) -> None:
+        """Fires when the connect ends; only failures and timeouts matter here."""
+        if error is None or self.up is not None:
             return
         self.proxy.connect_ended(self)
         self.connecting = None
@@ -272,4 +273,7 @@ class ClientSide(asyncio.Protocol):
             self.released = True
             server.conns -= 1
             server.sx += self.sent
+        # Drop the references that form cycles (client -> upstream -> client), so the
+        # pair is freed by reference counting instead of waiting for the cyclic GC.
+        self.up = self.upstream = self.connecting = None
         self.proxy.closed(self)

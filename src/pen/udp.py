@@ -140,13 +140,16 @@ class UdpListener(asyncio.DatagramProtocol):
         if len(self.flows) >= core.settings.conn_max:
             return None
         now = time.time()
-        record, order = core.choose(addr[0], addr[1], now)
-        for index in order:
-            server = try_server(core.table, index, record, core.acls, now)
-            if server is not None:
-                break
-        else:
-            return None
+        record, first = core.choose(addr[0], addr[1], now)
+        index = first
+        server = try_server(core.table, index, record, core.acls, now)
+        if server is None:
+            for index in core.failover(first):
+                server = try_server(core.table, index, record, core.acls, now)
+                if server is not None:
+                    break
+            else:
+                return None
         record.server = index
         server.conns += 1
         flow = self.flows[addr] = Flow(self, addr, server)

@@ -8,7 +8,7 @@ from pen.config import Settings
 from pen.policy import (
     by_prio,
     by_weight,
-    candidates,
+    failover_order,
     hash_key,
     initial_server,
     round_robin,
@@ -46,6 +46,7 @@ def test_hash_mode_127_0_0_1_goes_to_server_1_of_2():
 def test_round_robin_starts_at_server_1_and_skips_blacklisted():
     t = make_table(3)
     assert [round_robin(t, 0.0) for _ in range(4)] == [1, 2, 0, 1]
+    assert round_robin(ServerTable(), 0.0) == NO_SERVER
     t.fail(t.servers[2], 0.0)
     assert [round_robin(t, 1.0) for _ in range(3)] == [0, 1, 0]
     for s in t.servers:
@@ -98,11 +99,12 @@ def test_try_server_refusals():
 
 
 def test_failover_order_scans_after_the_failed_server_then_emergency():
-    assert list(candidates(2, 4, False)) == [2, 3, 0, 1, EMERGENCY]
-    assert list(candidates(0, 1, False)) == [0, EMERGENCY]
-    assert list(candidates(NO_SERVER, 3, False)) == [EMERGENCY]
-    assert list(candidates(1, 3, True)) == [1]
-    assert list(candidates(ABUSE, 3, False)) == [ABUSE]
+    assert list(failover_order(2, 4, False)) == [3, 0, 1, EMERGENCY]
+    assert list(failover_order(0, 1, False)) == [EMERGENCY]
+    assert list(failover_order(NO_SERVER, 3, False)) == [EMERGENCY]
+    assert list(failover_order(1, 3, True)) == []
+    assert list(failover_order(ABUSE, 3, False)) == []
+    assert list(failover_order(EMERGENCY, 3, False)) == []
 
 
 def test_denied_client_goes_to_abuse_or_nowhere():

@@ -433,3 +433,20 @@ def test_daemon_reports_startup_failure(backends):
                              capture_output=True, text=True, timeout=20)
     assert run.returncode == 1
     assert "cannot listen on 127.0.0.1:" in run.stderr
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_both_event_loops_proxy_and_log(tmp_path, backends, pen, loop):
+    (echo,) = backends("E", mode="echo")
+    port = free_port()
+    log = tmp_path / "pen.log"
+    pen(["--loop", loop, "-l", log, port, echo.spec])
+    payload = b"GET /loop HTTP/1.1\r\nHost: t\r\n\r\n" + bytes(range(256)) * 4000
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data == payload
+    assert log.read_bytes().endswith(b" GET /loop HTTP/1.1\n")
