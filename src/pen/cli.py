@@ -1,5 +1,7 @@
 """pen's command line: GNU getopt over pen's option string, errors mapped to exit codes here only.
 
+getopt rather than click: pen's options interleave with the positional arguments, ``-h``
+means hash (not help), and options apply in command-line order (``-o`` runs at once).
 Exit status: 0 normal stop (and usage on request), 1 startup failure, 2 usage error.
 """
 
@@ -86,6 +88,8 @@ class Invocation:
     settings: Settings
     commands: list[str] = field(default_factory=list)
     loop: str = "auto"
+    special: dict[str, str] = field(default_factory=dict)
+    """-e and -B specs, parsed once the LISTEN port (their default port) is known."""
 
 
 def _int_arg(opt: str, value: str) -> int:
@@ -110,11 +114,7 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
     elif opt == "-q":
         s.backlog = max(50, _int_arg(opt, value))
     elif opt in ("-e", "-B"):
-        spec = parse_server(value, 0, s.udp)
-        if opt == "-e":
-            s.emergency = spec
-        else:
-            s.abuse = spec
+        inv.special[opt] = value
     elif opt in ("-o", "-O"):
         inv.commands.append(value)
     elif opt == "-E":
@@ -181,7 +181,12 @@ def parse_args(argv: list[str]) -> Invocation:
     if len(args) < 2:
         raise UsageError("no servers given")
     settings.listen = parse_listen(args[0], settings.udp)
-    settings.servers = [parse_server(a, settings.listen.port, settings.udp) for a in args[1:]]
+    port = settings.listen.port
+    settings.servers = [parse_server(a, port, settings.udp) for a in args[1:]]
+    if "-e" in inv.special:
+        settings.emergency = parse_server(inv.special["-e"], port, settings.udp)
+    if "-B" in inv.special:
+        settings.abuse = parse_server(inv.special["-B"], port, settings.udp)
     if settings.tls is not None and not settings.tls.cert:
         raise UsageError("-K/-G/-A/-R/-L need -E certfile")
     if settings.control and os.getuid() == 0 and not settings.user:

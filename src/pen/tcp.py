@@ -19,6 +19,7 @@ TCP_NODELAY needs no call here: asyncio and uvloop set it on every TCP transport
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from .servers import Server
 
 if TYPE_CHECKING:
     from .app import ProxyState
+
+logger = logging.getLogger("pen.error")
 
 
 class ServerSide(asyncio.Protocol):
@@ -173,6 +176,8 @@ class ClientSide(asyncio.Protocol):
         server.conns -= 1
         self.server = None
         if not self.closed:
+            logger.debug("connect to %s:%d failed (%r): blacklisted", server.address,
+                         server.port, error)
             now = time.time()
             self.proxy.core.table.fail(server, now)
             self._connect_next(now)

@@ -12,7 +12,7 @@ import pytest
 
 from pen.penlog import parse_line
 
-from .helpers import PEN, Pen, free_port, http_get
+from .helpers import PEN, Backend, Pen, free_port, http_get
 
 PENCTL = "/usr/bin/penctl"
 
@@ -450,3 +450,17 @@ def test_both_event_loops_proxy_and_log(tmp_path, backends, pen, loop):
             data += chunk
     assert data == payload
     assert log.read_bytes().endswith(b" GET /loop HTTP/1.1\n")
+
+
+def test_emergency_without_port_uses_the_listen_port(tmp_path, pen):
+    """``-e host`` gets the LISTEN port, like a backend without one; -d logs the failover."""
+    port = free_port()
+    emergency = Backend("Emergency", host="127.0.0.2").start(port)
+    try:
+        proc = pen(["-d", "-e", "127.0.0.2", f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}"])
+        assert http_get(port) == b"Emergency"
+        proc.signal(signal.SIGTERM)
+        assert proc.proc.wait(15) == 0
+        assert b"failed" in proc.proc.stderr.read()
+    finally:
+        emergency.stop()
