@@ -91,6 +91,7 @@ class ProxyState:
         self.stopping = False
         self.stop_event = asyncio.Event()
         self.connecting: dict[ClientSide, float] = {}
+        self.resuming: asyncio.Task[None] | None = None
         self.sweeper = loop.call_later(SWEEP, self._sweep_connects)
 
     @property
@@ -116,7 +117,7 @@ class ProxyState:
             and len(self.conns) < self.core.settings.conn_max
         ):
             self.accepting = False
-            self.loop.create_task(self.serve())
+            self.resuming = self.loop.create_task(self.serve())
 
     async def serve(self) -> None:
         """Accept on a duplicate of the listening socket.

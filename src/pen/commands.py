@@ -137,6 +137,7 @@ def _server(state: PenState, args: list[str], now: float) -> str:
 
 
 def _servers(state: PenState, args: list[str], now: float) -> str:
+    """One line per backend; byte counts grow when a connection closes."""
     return "".join(
         f"{i} addr {s.address} port {s.port} conn {s.conns} max {s.maxc} hard {s.hard} "
         f"weight {s.weight} prio {s.prio} sx {s.sx} rx {s.rx}\n"

@@ -41,11 +41,11 @@ logger = logging.getLogger("pen.error")
 class ServerSide(asyncio.Protocol):
     """The upstream connection to the chosen backend."""
 
-    __slots__ = ("client", "transport", "server")
+    __slots__ = ("client", "transport", "received")
 
-    def __init__(self, client: ClientSide, server: Server) -> None:
+    def __init__(self, client: ClientSide) -> None:
         self.client = client
-        self.server = server
+        self.received = 0
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -55,7 +55,7 @@ class ServerSide(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Fires for each chunk from the backend: pass it to the client."""
-        self.server.rx += len(data)
+        self.received += len(data)
         self.client.transport.write(data)
 
     def eof_received(self) -> bool:
@@ -135,7 +135,7 @@ class ClientSide(asyncio.Protocol):
         record.server = index
         server.conns += 1
         self.index, self.server = index, server
-        self.upstream = ServerSide(self, server)
+        self.upstream = ServerSide(self)
         loop = proxy.loop
         if server.family == socket.AF_UNIX:
             coro = loop.create_unix_connection(self._factory, server.address)
@@ -210,9 +210,7 @@ class ClientSide(asyncio.Protocol):
                 self._log(heads)
             if scanner.tunnel:
                 self.scanner = None
-        size = len(data)
-        self.record.rx += size
-        self.sent += size
+        self.sent += len(data)
         up.write(data)
 
     def _log(self, heads: list[bytes]) -> None:
@@ -266,6 +264,14 @@ class ClientSide(asyncio.Protocol):
         if not self.eof_down and self.up is not None:
             self.transport.resume_reading()
 
+    def _count(self, server: Server) -> None:
+        """Add the pair's byte counts to the server and client totals (once, at the end)."""
+        received = self.upstream.received if self.upstream is not None else 0
+        server.sx += self.sent
+        server.rx += received
+        self.record.rx += self.sent
+        self.record.sx += received
+
     def connection_lost(self, exc: Exception | None) -> None:
         """Fires when the client socket is closed: close upstream and release the slot."""
         self.closed = True
@@ -277,7 +283,7 @@ class ClientSide(asyncio.Protocol):
         if server is not None and self.up is not None and not self.released:
             self.released = True
             server.conns -= 1
-            server.sx += self.sent
+            self._count(server)
         # Drop the references that form cycles (client -> upstream -> client), so the
         # pair is freed by reference counting instead of waiting for the cyclic GC.
         self.up = self.upstream = self.connecting = None

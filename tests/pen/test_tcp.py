@@ -464,3 +464,21 @@ def test_emergency_without_port_uses_the_listen_port(tmp_path, pen):
         assert b"failed" in proc.proc.stderr.read()
     finally:
         emergency.stop()
+
+
+def test_byte_counters_reach_servers_and_recent(backends, pen):
+    (echo,) = backends("E", mode="echo")
+    port, ctl = free_port(), free_port()
+    pen(["-u", "root", "-C", f"127.0.0.1:{ctl}", port, echo.spec])
+    with socket.create_connection(("127.0.0.1", port), timeout=5,
+                                  source_address=("127.0.0.8", 0)) as sock:
+        sock.sendall(b"x" * 1000)
+        got = b""
+        while len(got) < 1000:
+            got += sock.recv(4096)
+    time.sleep(0.2)
+    penctl = [PENCTL, f"127.0.0.1:{ctl}"]
+    servers = subprocess.run([*penctl, "servers"], capture_output=True, text=True).stdout
+    assert servers.split()[-4:] == ["sx", "1000", "rx", "1000"]
+    recent = subprocess.run([*penctl, "recent"], capture_output=True, text=True).stdout
+    assert "127.0.0.8 connects 1 sx 1000 rx 1000" in recent
