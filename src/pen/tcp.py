@@ -2,11 +2,11 @@
 
 Life of a pair (after asyncio/protocols.py):
 
-    ClientSide.connection_made -- reading paused, server chosen, connect started
-      -> connect (a Connect, not a Task) fails or times out (ProxyState's sweep
-         cancels it): blacklist,
-         next candidate (failover) ... or close
-      -> ServerSide.connection_made: PROXY header, buffered bytes, client reading resumed
+    ClientSide.connection_made -- server chosen, connect started, client bytes held
+                                  (reading paused once HOLD_MAX bytes are held)
+      -> connect (a Connect, not a Task) fails, or times out (ProxyState's sweep
+         cancels it): blacklist, next candidate (failover) ... or close
+      -> ServerSide.connection_made: PROXY header, then the held bytes
     data_received on one side -> peer.write(data)                 (no task, no copy)
     pause_writing on one side  -> peer transport pause_reading     (paired flow control)
     eof_received on one side   -> peer write_eof(), keep the other direction open
@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from .app import ProxyState
 
 logger = logging.getLogger("pen.error")
+
+HOLD_MAX = 65536
+"""Bytes of a client kept while its upstream connect runs; beyond it reading pauses.
+
+Reading on while connecting (instead of pausing, as pen does) saves two epoll changes per
+connection and has the first request ready to send the moment the backend accepts.
+"""
 
 
 class ServerSide(asyncio.Protocol):
@@ -82,7 +89,7 @@ class ClientSide(asyncio.Protocol):
     __slots__ = (
         "proxy", "transport", "address", "record", "order", "index", "server", "up",
         "upstream", "pending", "scanner", "eof_down", "eof_up", "closed", "connecting",
-        "released", "sent",
+        "released", "sent", "held",
     )
 
     def __init__(self, proxy: ProxyState) -> None:
@@ -92,6 +99,7 @@ class ClientSide(asyncio.Protocol):
         self.server: Server | None = None
         self.order: Iterator[int] | None = None
         self.pending: list[bytes] = []
+        self.held = 0
         self.scanner: RequestScanner | None = None
         self.eof_down = self.eof_up = self.closed = self.released = False
         self.connecting: Connect | None = None
@@ -102,7 +110,6 @@ class ClientSide(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         proxy = self.proxy
         proxy.opened(self)
-        self.transport.pause_reading()
         peer = transport.get_extra_info("peername")
         address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
         self.address = address
@@ -194,7 +201,7 @@ class ClientSide(asyncio.Protocol):
         self.pending.clear()
         if self.eof_down:
             self._forward_eof(up)
-        else:
+        elif self.held > HOLD_MAX:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -202,6 +209,9 @@ class ClientSide(asyncio.Protocol):
         up = self.up
         if up is None:
             self.pending.append(data)
+            self.held += len(data)
+            if self.held > HOLD_MAX:
+                self.transport.pause_reading()
             return
         scanner = self.scanner
         if scanner is not None:
