@@ -1,8 +1,9 @@
 """Balancer benchmark: wrk through our pen, Debian's pen and HAProxy to two nginx backends.
 
 Runs keep-alive and one-connection-per-request modes, interleaving the three proxies and
-repeating each run; prints requests/s and p99 latency per proxy (median of the repeats) and
-our ratio to C pen. Loopback only; every process started here is stopped by its pid.
+repeating each run; prints requests/s, p99 latency and the proxy's CPU time per request
+(from /proc, the steadiest figure on a shared machine) per proxy, each the median of the
+repeats, and our ratio to C pen. Loopback only; every process started here is stopped by pid.
 
     .venv/bin/python bench/bench_pen.py [--duration 3] [--repeat 3] [--connections 50]
 """
@@ -81,8 +82,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def wrk(port: int, duration: int, connections: int, close: bool) -> tuple[float, float]:
-    """Requests/s and p99 latency (ms) of one wrk run."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, duration: int, connections: int, close: bool) -> tuple[float, float, int]:
+    """Requests/s, p99 latency (ms) and request count of one wrk run."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
            f"http://127.0.0.1:{port}/"]
     if close:
@@ -91,7 +99,8 @@ def wrk(port: int, duration: int, connections: int, close: bool) -> tuple[float,
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    return rps, p99
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, p99, count
 
 
 def main() -> int:
@@ -117,24 +126,30 @@ def main() -> int:
             "C pen": ["/usr/bin/pen", "-f", "-r", "-x", "4096", str(ports["C pen"]), *backends],
             "haproxy": ["haproxy", "-db", "-f", str(work / "haproxy.cfg")],
         }
+        pids = {}
         for name, cmd in commands.items():
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
+            pids[name] = procs[-1].pid
             wait_port(ports[name])
         for mode, close in (("keep-alive", False), ("conn/request", True)):
-            results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+            results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in commands}
             for _ in range(args.repeat):
                 for name in commands:
-                    results[name].append(wrk(ports[name], args.duration, args.connections, close))
+                    before = cpu_seconds(pids[name])
+                    rps, p99, count = wrk(ports[name], args.duration, args.connections, close)
+                    cpu_us = (cpu_seconds(pids[name]) - before) * 1e6 / max(count, 1)
+                    results[name].append((rps, p99, cpu_us))
             print(f"{mode}: {args.connections} connections, {args.duration}s x {args.repeat}")
             summary = {}
             for name, runs in results.items():
-                rps = statistics.median(r for r, _ in runs)
-                p99 = statistics.median(p for _, p in runs)
-                summary[name] = (rps, p99)
-                print(f"  {name:8} {rps:10.0f} req/s   p99 {p99:8.2f} ms")
+                rps, p99, cpu_us = (statistics.median(r[i] for r in runs) for i in range(3))
+                summary[name] = (rps, p99, cpu_us)
+                print(f"  {name:8} {rps:10.0f} req/s   p99 {p99:8.2f} ms   "
+                      f"proxy CPU {cpu_us:6.1f} us/req")
             ours, c_pen = summary["ours"], summary["C pen"]
-            print(f"  ours / C pen: {ours[0] / c_pen[0]:.2f}x req/s, p99 {ours[1] / c_pen[1]:.2f}x")
+            ratios = [ours[i] / c_pen[i] for i in range(3)]
+            print("  ours / C pen: {:.2f}x req/s, p99 {:.2f}x, CPU/req {:.2f}x".format(*ratios))
     finally:
         for proc in reversed(procs):
             stop(proc)
