@@ -40,7 +40,9 @@ class Server:
 
     @property
     def unused(self) -> bool:
-        """An unusable slot: no address or port (pen's 0.0.0.0 placeholder)."""
+        """An unusable slot: no address or port (pen's 0.0.0.0 placeholder); paths need no port."""
+        if self.family == socket.AF_UNIX:
+            return not self.address
         return self.port == 0 or self.address in ("", "0.0.0.0")
 
 

@@ -482,3 +482,51 @@ def test_byte_counters_reach_servers_and_recent(backends, pen):
     assert servers.split()[-4:] == ["sx", "1000", "rx", "1000"]
     recent = subprocess.run([*penctl, "recent"], capture_output=True, text=True).stdout
     assert "127.0.0.8 connects 1 sx 1000 rx 1000" in recent
+
+
+def test_tracking_expiry(backends, pen):
+    """-T 1: a client not seen for over a second is a new client (round robin moves on)."""
+    servers = backends("A", "B", "C")
+    port = free_port()
+    pen(["-T", "1", port, *[s.spec for s in servers]])
+    assert http_get(port, source="127.0.0.2") == b"B"
+    assert http_get(port, source="127.0.0.3") == b"C"
+    assert http_get(port, source="127.0.0.2") == b"B"
+    time.sleep(2.2)
+    assert http_get(port, source="127.0.0.2") == b"A"
+
+
+def test_weight_and_prio(backends, pen):
+    a, b = backends("A", "B")
+    port, port2, port3 = free_port(), free_port(), free_port()
+    pen(["-W", port, f"{a.spec}:0:0:1", f"{b.spec}:0:0:3"])
+    assert http_get(port, source="127.0.0.2") == b"A"
+    pen(["-W", port2, a.spec, b.spec])
+    assert http_get(port2) == b""
+    pen(["-o", "prio", port3, f"{a.spec}:0:0:0:5", f"{b.spec}:0:0:0:1"])
+    assert {http_get(port3, source=s) for s in clients(4)} == {b"B"}
+
+
+def test_unix_socket_backend(tmp_path, pen):
+    path = tmp_path / "backend.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+    server.settimeout(10)
+    port = free_port()
+    pen([port, str(path)])
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(conn.recv(100).upper())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"hello unix")
+            assert sock.recv(100) == b"HELLO UNIX"
+    finally:
+        thread.join(5)
+        server.close()
