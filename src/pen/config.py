@@ -26,11 +26,6 @@ class ServerSpec:
     weight: int = 0
     prio: int = 0
 
-    @property
-    def is_unix(self) -> bool:
-        """True for a Unix socket path backend."""
-        return "/" in self.host
-
 
 @dataclass(frozen=True, slots=True)
 class ListenSpec:
