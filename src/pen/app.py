@@ -12,7 +12,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 from .commands import run_lines
 from .config import ListenSpec, Settings, TlsSettings
@@ -82,7 +81,7 @@ class ProxyState:
         self.loop = loop
         settings = core.settings
         self.log = PenLog(None)
-        self.conns: set[Any] = set()
+        self.conns: set[ClientSide] = set()
         self.proxy_protocol = settings.proxy_protocol
         self.scheme = "https" if settings.tls is not None else "http"
         self.listen_sock: socket.socket | None = None
