@@ -1,0 +1,99 @@
+"""The balancer's pure state: settings, server table, client table and ACLs in one object.
+
+Both the data path (tcp.py, udp.py) and the command interpreter work on this object; the
+effects that need I/O (reopening the log, exiting, writing the status page) go through the
+``Hooks`` the driver installs, so the state itself never touches a socket or a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .acl import Acls
+from .clients import ClientRecord, ClientTable
+from .config import ServerSpec, Settings, resolve_host
+from .policy import failover_order, initial_server
+from .servers import Server, ServerTable
+
+
+class Hooks(Protocol):
+    """Effects of commands that only the running balancer can perform."""
+
+    def reopen_log(self) -> None:
+        """Reopen (or close, when settings.log is None) the pen.log target."""
+
+    def request_exit(self) -> None:
+        """Stop the balancer (the ``exit`` command with -X)."""
+
+    def status_page(self) -> str | None:
+        """Write the -w file and return its HTML, None without -w."""
+
+    def pid(self) -> int:
+        """The balancer's process id."""
+
+
+class NullHooks:
+    """Hooks for a state that is not serving (tests, option parsing)."""
+
+    def reopen_log(self) -> None:
+        """Nothing to reopen."""
+
+    def request_exit(self) -> None:
+        """Nothing to stop."""
+
+    def status_page(self) -> str | None:
+        """No status page without a running balancer."""
+        return None
+
+    def pid(self) -> int:
+        """No process of its own."""
+        return 0
+
+
+def make_server(spec: ServerSpec, udp: bool = False) -> Server:
+    """Resolve a backend spec into a Server record.
+
+    :raises ResolveError: the host does not resolve.
+    """
+    family, address = resolve_host(spec.host, spec.port, udp)
+    return Server(
+        address, spec.port, family, spec.maxc, spec.hard, spec.weight, spec.prio
+    )
+
+
+@dataclass(slots=True)
+class PenState:
+    """Everything selection and commands decide on."""
+
+    settings: Settings = field(default_factory=Settings)
+    table: ServerTable = field(default_factory=ServerTable)
+    clients: ClientTable = field(default_factory=ClientTable)
+    acls: Acls = field(default_factory=Acls)
+    hooks: Hooks = field(default_factory=NullHooks)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PenState:
+        """Build the tables from parsed options (resolving the backends).
+
+        :raises ResolveError: a backend does not resolve.
+        """
+        udp = settings.udp
+        table = ServerTable(
+            [make_server(s, udp) for s in settings.servers],
+            make_server(settings.emergency, udp) if settings.emergency else None,
+            make_server(settings.abuse, udp) if settings.abuse else None,
+            settings.blacklist,
+        )
+        clients = ClientTable(settings.clients_max, settings.tracking)
+        return cls(settings, table, clients)
+
+    def choose(self, address: str, port: int, now: float) -> tuple[ClientRecord, int]:
+        """Note a connection from ``address`` and return its record and the first server to try."""
+        record = self.clients.touch(address, now)
+        return record, initial_server(self.table, self.settings, self.acls, record, port, now)
+
+    def failover(self, initial: int) -> Iterator[int]:
+        """The servers to try, in order, once ``initial`` failed or refused."""
+        return failover_order(initial, len(self.table), self.settings.stubborn)

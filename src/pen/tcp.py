@@ -1,0 +1,300 @@
+"""The TCP data path: a client-side and a server-side asyncio Protocol per proxied connection.
+
+Life of a pair (after asyncio/protocols.py):
+
+    ClientSide.connection_made -- server chosen, connect started, client bytes held
+                                  (reading paused once HOLD_MAX bytes are held)
+      -> connect (a Connect, not a Task) fails, or times out (ProxyState's sweep
+         cancels it): blacklist, next candidate (failover) ... or close
+      -> ServerSide.connection_made: PROXY header, then the held bytes
+    data_received on one side -> peer.write(data)                 (no task, no copy)
+    pause_writing on one side  -> peer transport pause_reading     (paired flow control)
+    eof_received on one side   -> peer write_eof(), keep the other direction open
+    both directions at EOF, an error, or either side lost -> both transports closed
+
+The server's connection counter counts from the start of the connect to the close, once.
+TCP_NODELAY needs no call here: asyncio and uvloop set it on every TCP transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
+
+from .clients import ClientRecord
+from .connect import Connect
+from .httpscan import RequestScanner
+from .policy import try_server
+from .proxyproto import proxy_header
+from .servers import Server
+
+if TYPE_CHECKING:
+    from .app import ProxyState
+
+logger = logging.getLogger("pen.error")
+
+HOLD_MAX = 65536
+"""Bytes of a client kept while its upstream connect runs; beyond it reading pauses.
+
+Reading on while connecting (instead of pausing, as pen does) saves two epoll changes per
+connection and has the first request ready to send the moment the backend accepts.
+"""
+
+
+class ServerSide(asyncio.Protocol):
+    """The upstream connection to the chosen backend."""
+
+    __slots__ = ("client", "transport", "received")
+
+    def __init__(self, client: ClientSide) -> None:
+        self.client = client
+        self.received = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Fires when the backend accepted the connect."""
+        self.transport = cast(asyncio.Transport, transport)
+        self.client.upstream_made(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Fires for each chunk from the backend: pass it to the client."""
+        self.received += len(data)
+        self.client.transport.write(data)
+
+    def eof_received(self) -> bool:
+        """Fires when the backend half-closes."""
+        self.client.upstream_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fires when the upstream socket is closed."""
+        self.client.upstream_lost()
+
+    def pause_writing(self) -> None:
+        """Fires when the backend's write buffer is above the high-water mark."""
+        self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """Fires when the backend's write buffer drained."""
+        self.client.resume_client_reading()
+
+
+class ClientSide(asyncio.Protocol):
+    """The accepted client connection; owns the pair's lifecycle."""
+
+    __slots__ = (
+        "proxy", "transport", "address", "record", "order", "index", "server", "up",
+        "upstream", "pending", "scanner", "eof_down", "eof_up", "closed", "connecting",
+        "released", "sent", "held",
+    )
+
+    def __init__(self, proxy: ProxyState) -> None:
+        self.proxy = proxy
+        self.up: asyncio.Transport | None = None
+        self.upstream: ServerSide | None = None
+        self.server: Server | None = None
+        self.order: Iterator[int] | None = None
+        self.pending: list[bytes] = []
+        self.held = 0
+        self.scanner: RequestScanner | None = None
+        self.eof_down = self.eof_up = self.closed = self.released = False
+        self.connecting: Connect | None = None
+        self.sent = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Fires for each accepted client: choose a server and start the connect."""
+        self.transport = cast(asyncio.Transport, transport)
+        proxy = self.proxy
+        proxy.opened(self)
+        peer = transport.get_extra_info("peername")
+        address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
+        self.address = address
+        now = time.time()
+        core = proxy.core
+        self.record, index = core.choose(address, port, now)
+        self.index = index
+        server = try_server(core.table, index, self.record, core.acls, now)
+        if server is None:
+            self._connect_next(now)
+        else:
+            self._connect(index, server)
+
+    def _connect_next(self, now: float) -> None:
+        """Connect to the next server in failover order after ``self.index``, or close."""
+        core = self.proxy.core
+        if self.order is None:
+            self.order = core.failover(self.index)
+        for index in self.order:
+            server = try_server(core.table, index, self.record, core.acls, now)
+            if server is not None:
+                self._connect(index, server)
+                return
+        self.transport.close()
+
+    def _connect(self, index: int, server: Server) -> None:
+        """Start the upstream connect to ``server``; it counts against its limits from now."""
+        proxy = self.proxy
+        record: ClientRecord = self.record
+        record.server = index
+        server.conns += 1
+        self.index, self.server = index, server
+        self.upstream = ServerSide(self)
+        loop = proxy.loop
+        if server.family == socket.AF_UNIX:
+            coro = loop.create_unix_connection(self._factory, server.address)
+        else:
+            coro = loop.create_connection(self._factory, server.address, server.port)
+        proxy.connect_started(self)
+        self.connecting = connect = Connect(coro, self._connect_done)
+        connect.start()
+
+    def _factory(self) -> ServerSide:
+        assert self.upstream is not None
+        return self.upstream
+
+    def upstream_made(self, up: asyncio.Transport) -> None:
+        """The backend accepted: start the pair (or drop it if the client already left)."""
+        self.proxy.connect_ended(self)
+        self.connecting = None
+        server = self.server
+        assert server is not None
+        if self.closed:
+            server.conns -= 1
+            self.server = None
+            up.close()
+            return
+        self.up = up
+        self.proxy.core.table.succeed(server)
+        self._start(up)
+
+    def _connect_done(self, error: BaseException | None) -> None:
+        """Fires when the connect ends; only failures and timeouts matter here."""
+        if error is None or self.up is not None:
+            return
+        self.proxy.connect_ended(self)
+        self.connecting = None
+        server = self.server
+        if server is None:
+            return
+        server.conns -= 1
+        self.server = None
+        if not self.closed:
+            logger.debug("connect to %s:%d failed (%r): blacklisted", server.address,
+                         server.port, error)
+            now = time.time()
+            self.proxy.core.table.fail(server, now)
+            self._connect_next(now)
+
+    def _start(self, up: asyncio.Transport) -> None:
+        """The pair is complete: send what is owed upstream and let the client talk."""
+        proxy = self.proxy
+        if proxy.proxy_protocol:
+            up.write(proxy_header(proxy.proxy_protocol, self.transport))
+        if proxy.log.active or proxy.http:
+            self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
+        for data in self.pending:
+            self.data_received(data)
+        self.pending.clear()
+        if self.eof_down:
+            self._forward_eof(up)
+        elif self.held > HOLD_MAX:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        """Fires for each chunk from the client: log it if asked, pass it upstream."""
+        up = self.up
+        if up is None:
+            self.pending.append(data)
+            self.held += len(data)
+            if self.held > HOLD_MAX:
+                self.transport.pause_reading()
+            return
+        scanner = self.scanner
+        if scanner is not None:
+            data, heads = scanner.feed(data)
+            if heads:
+                self._log(heads)
+            if scanner.tunnel:
+                self.scanner = None
+        self.sent += len(data)
+        up.write(data)
+
+    def _log(self, heads: list[bytes]) -> None:
+        epoch = int(time.time())
+        log = self.proxy.log
+        address = self.server.address if self.server is not None else ""
+        for head in heads:
+            log.write(self.address, epoch, address, head)
+
+    def eof_received(self) -> bool:
+        """Fires when the client half-closes: pass the EOF on, keep the reply direction open."""
+        self.eof_down = True
+        if self.up is not None:
+            self._forward_eof(self.up)
+        return True
+
+    def _forward_eof(self, up: asyncio.Transport) -> None:
+        if self.eof_up or not up.can_write_eof():
+            up.close()
+            self.transport.close()
+        else:
+            up.write_eof()
+
+    def upstream_eof(self) -> None:
+        """The backend half-closed: pass it to the client, close when both sides are done."""
+        self.eof_up = True
+        transport = self.transport
+        if self.eof_down or not transport.can_write_eof():
+            transport.close()
+            if self.up is not None:
+                self.up.close()
+        else:
+            transport.write_eof()
+
+    def upstream_lost(self) -> None:
+        """The upstream socket closed: close the client after its pending writes."""
+        self.transport.close()
+
+    def pause_writing(self) -> None:
+        """Fires when the client's write buffer is above the high-water mark."""
+        if self.up is not None:
+            self.up.pause_reading()
+
+    def resume_writing(self) -> None:
+        """Fires when the client's write buffer drained."""
+        if self.up is not None:
+            self.up.resume_reading()
+
+    def resume_client_reading(self) -> None:
+        """Resume reading the client unless it already sent its EOF."""
+        if not self.eof_down and self.up is not None:
+            self.transport.resume_reading()
+
+    def _count(self, server: Server) -> None:
+        """Add the pair's byte counts to the server and client totals (once, at the end)."""
+        received = self.upstream.received if self.upstream is not None else 0
+        server.sx += self.sent
+        server.rx += received
+        self.record.rx += self.sent
+        self.record.sx += received
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fires when the client socket is closed: close upstream and release the slot."""
+        self.closed = True
+        if self.up is not None:
+            self.up.close()
+        if self.connecting is not None:
+            self.connecting.cancel()
+        server = self.server
+        if server is not None and self.up is not None and not self.released:
+            self.released = True
+            server.conns -= 1
+            self._count(server)
+        # Drop the references that form cycles (client -> upstream -> client), so the
+        # pair is freed by reference counting instead of waiting for the cyclic GC.
+        self.up = self.upstream = self.connecting = None
+        self.proxy.closed(self)

@@ -1,0 +1,140 @@
+"""The pair's flow control, half-close and the connect driver, with hand-written fakes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pen.connect import Connect
+from pen.loops import loop_factory
+from pen.tcp import ClientSide, ServerSide
+
+
+class FakeTransport:
+    """Records what a protocol asks of its transport."""
+
+    def __init__(self, can_eof: bool = True):
+        self.written = b""
+        self.reading = True
+        self.eof_written = False
+        self.closed = False
+        self.can_eof = can_eof
+
+    def write(self, data):
+        self.written += data
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def can_write_eof(self):
+        return self.can_eof
+
+    def write_eof(self):
+        self.eof_written = True
+
+    def close(self):
+        self.closed = True
+
+
+def make_pair():
+    client = ClientSide.__new__(ClientSide)
+    ClientSide.__init__(client, proxy=None)
+    client.transport = FakeTransport()
+    client.up = FakeTransport()
+    client.upstream = ServerSide(client)
+    client.upstream.transport = client.up
+    return client, client.upstream
+
+
+def test_slow_client_pauses_the_backend_and_back():
+    client, server = make_pair()
+    client.pause_writing()
+    assert not client.up.reading and client.transport.reading
+    client.resume_writing()
+    assert client.up.reading
+
+
+def test_slow_backend_pauses_the_client_and_back():
+    client, server = make_pair()
+    server.pause_writing()
+    assert not client.transport.reading and client.up.reading
+    server.resume_writing()
+    assert client.transport.reading
+
+
+def test_backend_resume_does_not_reopen_a_client_that_sent_eof():
+    client, server = make_pair()
+    server.pause_writing()
+    assert client.eof_received() is True
+    server.resume_writing()
+    assert not client.transport.reading
+
+
+def test_half_close_each_way_then_close():
+    client, server = make_pair()
+    assert client.eof_received() is True
+    assert client.up.eof_written and not client.up.closed and not client.transport.closed
+    server.data_received(b"late reply")
+    assert client.transport.written == b"late reply"
+    assert server.eof_received() is True
+    assert client.up.closed and client.transport.closed
+
+
+def test_backend_eof_first_is_passed_to_the_client():
+    client, server = make_pair()
+    server.eof_received()
+    assert client.transport.eof_written and not client.transport.closed
+    client.data_received(b"more")
+    assert client.up.written == b"more"
+
+
+def test_transport_without_half_close_closes_both():
+    client, server = make_pair()
+    client.transport.can_eof = False
+    server.eof_received()
+    assert client.transport.closed and client.up.closed
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    def runner(coro):
+        with asyncio.Runner(loop_factory=loop_factory(request.param), debug=True) as r:
+            return r.run(coro)
+    return runner
+
+
+async def waits_for(future, value):
+    await future
+    return value
+
+
+def test_connect_driver_success_failure_and_cancel(run):
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        results = []
+        ok = loop.create_future()
+        Connect(waits_for(ok, 1), results.append).start()
+        bad = loop.create_future()
+        Connect(waits_for(bad, 2), results.append).start()
+        never = loop.create_future()
+        cancelled = Connect(waits_for(never, 3), results.append)
+        cancelled.start()
+        assert results == []
+        ok.set_result(None)
+        bad.set_exception(ConnectionRefusedError())
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        never.set_result(None)
+        await asyncio.sleep(0)
+        return results
+
+    results = run(scenario())
+    assert len(results) == 3
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1] is None
+    assert isinstance(results[2], ConnectionRefusedError)
