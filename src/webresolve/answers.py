@@ -1,14 +1,25 @@
-"""What a DNS reply means for one address: pure classification, no sockets."""
+"""What a DNS reply means for one address: pure classification of dnspython messages, no sockets.
+
+The reply given here has already been checked by :mod:`webresolve.transport` to answer the
+question we asked (``Message.is_response``), so its question section is ours; dnspython's
+``resolve_chaining`` follows CNAMEs from it (RFC 2317 classless PTRs) and gives the TTL.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import cast
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rrset
+from dns.rdtypes.ANY.PTR import PTR
+from dns.rdtypes.IN.A import A
+from dns.rdtypes.IN.AAAA import AAAA
 
 from webresolve.names import canonical_address, valid_hostname
-from webresolve.wire import AAAA, CNAME, NOERROR, NXDOMAIN, PTR, A, Labels, Record, Reply
-
-_MAX_CHAIN = 8
 
 
 class Outcome(enum.Enum):
@@ -42,61 +53,58 @@ class Answer:
     ttl: float = 0.0
 
 
-def final_records(reply: Reply, qname: Labels, rtype: int) -> list[Record]:
-    """The ``rtype`` records for ``qname``, following CNAMEs (RFC 2317 classless PTRs)."""
-    name = tuple(label.lower() for label in qname)
-    for _ in range(_MAX_CHAIN):
-        found = [r for r in reply.answers if r.owner == name and r.rtype == rtype]
-        if found:
-            return found
-        alias = next((r for r in reply.answers if r.owner == name and r.rtype == CNAME), None)
-        if alias is None or not isinstance(alias.value, tuple):
-            return []
-        name = tuple(label.lower() for label in alias.value)
-    return []
-
-
-def hostname(labels: Labels) -> bytes | None:
-    """The dotted name of ``labels`` if it is a valid host name, else None."""
-    if any(b"." in label for label in labels):
-        return None
+def final_rrset(reply: dns.message.Message) -> tuple[dns.rrset.RRset | None, float]:
+    """The records of the asked type for the asked name, following CNAMEs, and their TTL
+    (the smallest along the chain); None when the reply holds none or the chain is too long.
+    """
+    if not isinstance(reply, dns.message.QueryMessage):
+        return None, 0.0
     try:
-        text = ".".join(label.decode("ascii") for label in labels)
-    except UnicodeDecodeError:
-        return None
+        chain = reply.resolve_chaining()
+    except dns.message.ChainTooLong:
+        return None, 0.0
+    return chain.answer, float(chain.minimum_ttl)
+
+
+def hostname(name: dns.name.Name) -> bytes | None:
+    """The dotted text of ``name`` if it is a valid host name, else None.
+
+    dnspython's text form escapes every byte that is not a plain letter, digit or hyphen
+    (a dot inside a label, a space, a quote, a control or non-ASCII byte), so any escape
+    makes the name invalid here.
+    """
+    text = name.to_text(omit_final_dot=True).lower()
     if not valid_hostname(text):
         return None
     return text.encode("ascii")
 
 
-def classify_ptr(reply: Reply, qname: Labels) -> Answer:
+def classify_ptr(reply: dns.message.Message) -> Answer:
     """The answer a PTR reply gives; SERVFAIL for any rcode that is not an answer.
 
-    With several PTR records the smallest name is taken, so that runs agree.
+    With several PTR records the smallest name (in DNS order, ignoring case) is taken, so
+    that runs agree.
     """
-    if reply.rcode == NXDOMAIN:
+    rcode = reply.rcode()
+    if rcode == dns.rcode.NXDOMAIN:
         return Answer(None, Outcome.NXDOMAIN)
-    if reply.rcode != NOERROR:
+    if rcode != dns.rcode.NOERROR:
         return Answer(None, Outcome.SERVFAIL)
-    records = [
-        (r.ttl, r.value) for r in final_records(reply, qname, PTR) if isinstance(r.value, tuple)
-    ]
-    if not records:
+    rrset, ttl = final_rrset(reply)
+    if not rrset:
         return Answer(None, Outcome.NO_ANSWER)
-    ttl = min(ttl for ttl, _ in records)
-    target = min(tuple(label.lower() for label in value) for _, value in records)
-    name = hostname(target)
+    name = hostname(min(cast(PTR, rdata).target for rdata in rrset))
     if name is None:
         return Answer(None, Outcome.BOGUS, ttl)
     return Answer(name, Outcome.RESOLVED, ttl)
 
 
-def confirms(reply: Reply, qname: Labels, address: str) -> float | None:
-    """The TTL of the forward record that points ``qname`` back at ``address``, else None."""
-    if reply.rcode != NOERROR:
+def confirms(reply: dns.message.Message, address: str) -> float | None:
+    """The TTL of the forward (A/AAAA) reply if it points back at ``address``, else None."""
+    if reply.rcode() != dns.rcode.NOERROR:
         return None
-    rtype = AAAA if ":" in address else A
-    for record in final_records(reply, qname, rtype):
-        if isinstance(record.value, str) and canonical_address(record.value.encode()) == address:
-            return float(record.ttl)
+    rrset, ttl = final_rrset(reply)
+    for rdata in rrset or ():
+        if canonical_address(cast(A | AAAA, rdata).address.encode()) == address:
+            return ttl
     return None

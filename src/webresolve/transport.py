@@ -6,14 +6,16 @@ dnspython's ``Resolver.resolve_address`` opens a socket and builds a full resolu
 query: about 0.9 ms of CPU each, which caps a Python resolver near 1,100 answers per second
 however many are in flight. Here each nameserver gets one connected UDP socket, and a
 query is a 16-bit id drawn at random among those not in flight, a future and a
-``call_later`` timer; the bytes are built and read by :mod:`webresolve.wire`. A reply is
-accepted only if it carries an id in flight *and* echoes that query's question, so a stray,
-late or forged datagram cannot complete the wrong query. A truncated reply is asked again
-over TCP (:meth:`Transport.query_tcp`).
+``call_later`` timer. Messages are dnspython's: the query is rendered with ``to_wire`` and
+a reply read with ``dns.message.from_wire`` (its bounds, pointer-loop and count checks),
+which is most of the remaining CPU per query. A reply is accepted only if it carries an id
+in flight *and* ``Message.is_response`` to that query (same id, a response, same opcode and
+question), so a stray, late or forged datagram cannot complete the wrong query. A truncated
+reply is asked again over TCP (:meth:`Transport.query_tcp`).
 
 Lifecycle of one query::
 
-    query() --send--> pending[id] --reply, parses, same question--> future.set_result
+    query() --send--> pending[id] --reply, parses, is_response--> future.set_result
                                   --timer fires-----------------> LookupTimeout
                                   --ICMP refused / malformed----> LookupFailed
 """
@@ -26,8 +28,11 @@ import random
 from dataclasses import dataclass
 from typing import cast
 
-from webresolve import wire
-from webresolve.errors import LookupFailed, LookupTimeout
+import dns.exception
+import dns.flags
+import dns.message
+
+from webresolve.errors import LookupFailed, LookupTimeout, WebresolveError
 
 _IDS = 1 << 16
 
@@ -43,10 +48,31 @@ class Nameserver:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+class NotTheAnswer(WebresolveError):
+    """A well-formed reply to some other query (late, duplicate or forged)."""
+
+
+def read_reply(data: bytes, query: dns.message.Message) -> dns.message.Message:
+    """The reply in ``data`` to ``query``, parsed and checked by dnspython.
+
+    :raises NotTheAnswer: a well-formed message that is not a response to ``query``.
+    :raises dns.exception.DNSException: anything malformed.
+    """
+    reply = dns.message.from_wire(data)
+    if not query.is_response(reply):
+        raise NotTheAnswer("reply to another query")
+    return reply
+
+
+def truncated(reply: dns.message.Message) -> bool:
+    """True when the server cut the reply short (TC), so it must be asked over TCP."""
+    return bool(reply.flags & dns.flags.TC)
+
+
 @dataclass(slots=True)
 class _Pending:
-    asked: bytes
-    future: asyncio.Future[wire.Reply]
+    query: dns.message.Message
+    future: asyncio.Future[dns.message.Message]
     timer: asyncio.TimerHandle
 
 
@@ -83,11 +109,11 @@ class _ServerSocket(asyncio.DatagramProtocol):
 
     def _settle(self, qid: int, entry: _Pending, data: bytes) -> None:
         try:
-            reply = wire.parse_reply(data, entry.asked)
-        except wire.QuestionMismatch:
+            reply = read_reply(data, entry.query)
+        except NotTheAnswer:
             self.strays += 1
             return
-        except wire.WireError as exc:
+        except dns.exception.DNSException as exc:
             self.fail(qid, LookupFailed(str(self.server), f"malformed reply: {exc}"))
             return
         del self.pending[qid]
@@ -137,21 +163,28 @@ class Transport:
         """Datagrams that answered nothing in flight (late, duplicate or forged)."""
         return sum(sock.strays for sock in self._sockets)
 
-    def query(self, server: int, asked: bytes, timeout: float) -> asyncio.Future[wire.Reply]:
-        """Send the question ``asked`` to server number ``server``; the future fails with
+    def query(
+        self, server: int, query: dns.message.Message, timeout: float
+    ) -> asyncio.Future[dns.message.Message]:
+        """Send ``query`` to server number ``server`` under a fresh id (set on ``query``,
+        which must not be in flight elsewhere); the future fails with
         :class:`LookupTimeout` after ``timeout`` seconds, or :class:`LookupFailed`."""
         sock = self._sockets[server]
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[wire.Reply] = loop.create_future()
-        qid = self._free_id(sock)
-        timer = loop.call_later(timeout, sock.fail, qid, LookupTimeout(str(sock.server), "timeout"))
-        sock.pending[qid] = _Pending(asked, future, timer)
+        future: asyncio.Future[dns.message.Message] = loop.create_future()
+        query.id = self._free_id(sock)
+        timer = loop.call_later(
+            timeout, sock.fail, query.id, LookupTimeout(str(sock.server), "timeout")
+        )
+        sock.pending[query.id] = _Pending(query, future, timer)
         assert sock.transport is not None
-        sock.transport.sendto(wire.query(qid, asked))
+        sock.transport.sendto(query.to_wire())
         self.sent += 1
         return future
 
-    async def query_tcp(self, server: int, asked: bytes, timeout: float) -> wire.Reply:
+    async def query_tcp(
+        self, server: int, query: dns.message.Message, timeout: float
+    ) -> dns.message.Message:
         """The same question over TCP, for a reply that came back truncated.
 
         :raises LookupTimeout: no whole reply within ``timeout``.
@@ -159,17 +192,23 @@ class Transport:
         """
         where = self.servers[server]
         self.sent += 1
-        message = wire.query(self._random.randrange(_IDS), asked)
+        query.id = self._random.randrange(_IDS)
+        message = query.to_wire()
         writer = None
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(where.host, where.port)
                 writer.write(len(message).to_bytes(2, "big") + message)
                 size = int.from_bytes(await reader.readexactly(2), "big")
-                return wire.parse_reply(await reader.readexactly(size), asked)
+                return read_reply(await reader.readexactly(size), query)
         except TimeoutError:
             raise LookupTimeout(str(where), "timeout over TCP") from None
-        except (OSError, asyncio.IncompleteReadError, wire.WireError) as exc:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            NotTheAnswer,
+            dns.exception.DNSException,
+        ) as exc:
             raise LookupFailed(str(where), f"TCP: {exc}") from None
         finally:
             if writer is not None:
