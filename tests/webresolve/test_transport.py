@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webresolve.transport import NotTheAnswer, read_reply, truncated
+from webresolve.transport import NotTheAnswer, read_reply, render, truncated
 
 QNAME = "1.2.0.192.in-addr.arpa."
 
@@ -21,6 +21,23 @@ def exchange() -> tuple[dns.message.Message, bytes]:
     response = dns.message.make_response(query)
     response.answer.append(dns.rrset.from_text(QNAME, 60, "IN", "PTR", "host.example."))
     return query, response.to_wire()
+
+
+LABEL = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789-", min_size=1, max_size=20)
+NAMES = st.lists(LABEL, min_size=1, max_size=6).map(".".join)
+
+
+@given(NAMES, st.sampled_from(["PTR", "A", "AAAA"]), st.integers(0, 0xFFFF))
+def test_render_is_dnspythons_to_wire(name: str, qtype: str, qid: int) -> None:
+    query = dns.message.make_query(name + ".", qtype, id=qid)
+    assert render(query) == query.to_wire()
+
+
+def test_render_refuses_what_it_does_not_render() -> None:
+    with pytest.raises(ValueError):
+        render(dns.message.make_query(QNAME, "PTR", use_edns=0))
+    with pytest.raises(ValueError):
+        render(dns.message.make_query(QNAME, "PTR", flags=0))
 
 
 def test_the_answer_is_read() -> None:
