@@ -1,8 +1,7 @@
-"""What a DNS reply means for one address: pure classification of dnspython messages, no sockets.
+"""What a DNS reply means for one address: pure classification, no sockets.
 
-The reply given here has already been checked by :mod:`webresolve.transport` to answer the
-question we asked (``Message.is_response``), so its question section is ours; dnspython's
-``resolve_chaining`` follows CNAMEs from it (RFC 2317 classless PTRs) and gives the TTL.
+Works on the answer records :mod:`webresolve.messages` decodes with dnspython (owner
+names as ``dns.name.Name``, data as ``dns.rdtypes`` PTR/CNAME/A/AAAA objects).
 """
 
 from __future__ import annotations
@@ -11,15 +10,19 @@ import enum
 from dataclasses import dataclass
 from typing import cast
 
-import dns.message
 import dns.name
 import dns.rcode
-import dns.rrset
+import dns.rdataclass
+import dns.rdatatype
+from dns.rdtypes.ANY.CNAME import CNAME
 from dns.rdtypes.ANY.PTR import PTR
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
+from webresolve.messages import Record, Reply
 from webresolve.names import canonical_address, valid_hostname
+
+_MAX_CHAIN = 8
 
 
 class Outcome(enum.Enum):
@@ -53,21 +56,23 @@ class Answer:
     ttl: float = 0.0
 
 
-def final_rrset(reply: dns.message.Message) -> tuple[dns.rrset.RRset | None, float]:
-    """The records of the asked type for the asked name, following CNAMEs, and their TTL
-    (the smallest along the chain); None when the reply holds none or the chain is too long.
-    """
-    if not isinstance(reply, dns.message.QueryMessage):
-        return None, 0.0
-    try:
-        chain = reply.resolve_chaining()
-    except dns.message.ChainTooLong:
-        return None, 0.0
-    return chain.answer, float(chain.minimum_ttl)
+def final_records(reply: Reply, qname: dns.name.Name, rdtype: int) -> list[Record]:
+    """The IN ``rdtype`` records for ``qname``, following CNAMEs (RFC 2317 classless PTRs)."""
+    name = qname
+    for _ in range(_MAX_CHAIN):
+        records = [r for r in reply.answers if r.rdclass == dns.rdataclass.IN and r.owner == name]
+        found = [r for r in records if r.rdtype == rdtype]
+        if found:
+            return found
+        alias = next((r for r in records if r.rdtype == dns.rdatatype.CNAME), None)
+        if alias is None:
+            return []
+        name = cast(CNAME, alias.rdata).target
+    return []
 
 
 def hostname(name: dns.name.Name) -> bytes | None:
-    """The dotted text of ``name`` if it is a valid host name, else None.
+    """The dotted text of ``name`` in lower case if it is a valid host name, else None.
 
     dnspython's text form escapes every byte that is not a plain letter, digit or hyphen
     (a dot inside a label, a space, a quote, a control or non-ASCII byte), so any escape
@@ -79,32 +84,32 @@ def hostname(name: dns.name.Name) -> bytes | None:
     return text.encode("ascii")
 
 
-def classify_ptr(reply: dns.message.Message) -> Answer:
+def classify_ptr(reply: Reply, qname: dns.name.Name) -> Answer:
     """The answer a PTR reply gives; SERVFAIL for any rcode that is not an answer.
 
     With several PTR records the smallest name (in DNS order, ignoring case) is taken, so
     that runs agree.
     """
-    rcode = reply.rcode()
-    if rcode == dns.rcode.NXDOMAIN:
+    if reply.rcode == dns.rcode.NXDOMAIN:
         return Answer(None, Outcome.NXDOMAIN)
-    if rcode != dns.rcode.NOERROR:
+    if reply.rcode != dns.rcode.NOERROR:
         return Answer(None, Outcome.SERVFAIL)
-    rrset, ttl = final_rrset(reply)
-    if not rrset:
+    records = final_records(reply, qname, dns.rdatatype.PTR)
+    if not records:
         return Answer(None, Outcome.NO_ANSWER)
-    name = hostname(min(cast(PTR, rdata).target for rdata in rrset))
+    ttl = float(min(r.ttl for r in records))
+    name = hostname(min(cast(PTR, r.rdata).target for r in records))
     if name is None:
         return Answer(None, Outcome.BOGUS, ttl)
     return Answer(name, Outcome.RESOLVED, ttl)
 
 
-def confirms(reply: dns.message.Message, address: str) -> float | None:
-    """The TTL of the forward (A/AAAA) reply if it points back at ``address``, else None."""
-    if reply.rcode() != dns.rcode.NOERROR:
+def confirms(reply: Reply, qname: dns.name.Name, address: str) -> float | None:
+    """The TTL of the forward record that points ``qname`` back at ``address``, else None."""
+    if reply.rcode != dns.rcode.NOERROR:
         return None
-    rrset, ttl = final_rrset(reply)
-    for rdata in rrset or ():
-        if canonical_address(cast(A | AAAA, rdata).address.encode()) == address:
-            return ttl
+    rtype = dns.rdatatype.AAAA if ":" in address else dns.rdatatype.A
+    for record in final_records(reply, qname, rtype):
+        if canonical_address(cast(A | AAAA, record.rdata).address.encode()) == address:
+            return float(record.ttl)
     return None

@@ -6,16 +6,14 @@ dnspython's ``Resolver.resolve_address`` opens a socket and builds a full resolu
 query: about 0.9 ms of CPU each, which caps a Python resolver near 1,100 answers per second
 however many are in flight. Here each nameserver gets one connected UDP socket, and a
 query is a 16-bit id drawn at random among those not in flight, a future and a
-``call_later`` timer. Messages are dnspython's: the query is rendered with ``to_wire`` and
-a reply read with ``dns.message.from_wire`` (its bounds, pointer-loop and count checks),
-which is most of the remaining CPU per query. A reply is accepted only if it carries an id
-in flight *and* ``Message.is_response`` to that query (same id, a response, same opcode and
-question), so a stray, late or forged datagram cannot complete the wrong query. A truncated
-reply is asked again over TCP (:meth:`Transport.query_tcp`).
+``call_later`` timer; the bytes are rendered and read by :mod:`webresolve.messages`, on
+dnspython's wire layer. A reply is accepted only if it carries an id in flight *and* is a
+reply to that query's question, so a stray, late or forged datagram cannot complete the
+wrong query. A truncated reply is asked again over TCP (:meth:`Transport.query_tcp`).
 
 Lifecycle of one query::
 
-    query() --send--> pending[id] --reply, parses, is_response--> future.set_result
+    query() --send--> pending[id] --reply, parses, same question--> future.set_result
                                   --timer fires-----------------> LookupTimeout
                                   --ICMP refused / malformed----> LookupFailed
 """
@@ -25,22 +23,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import struct
 from dataclasses import dataclass
 from typing import cast
 
 import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rdatatype
 
-from webresolve.errors import LookupFailed, LookupTimeout, WebresolveError
+from webresolve.errors import LookupFailed, LookupTimeout
+from webresolve.messages import NotTheAnswer, Question, Reply, read_reply, render
 
 _IDS = 1 << 16
-# A rendered one-question query without EDNS is the id, these 10 bytes, then the question.
-_HEADER = dns.message.make_query(dns.name.root, dns.rdatatype.PTR).to_wire()[2:12]
-_TYPE_CLASS = struct.Struct("!HH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,49 +45,10 @@ class Nameserver:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-class NotTheAnswer(WebresolveError):
-    """A well-formed reply to some other query (late, duplicate or forged)."""
-
-
-def read_reply(data: bytes, query: dns.message.Message) -> dns.message.Message:
-    """The reply in ``data`` to ``query``, parsed and checked by dnspython.
-
-    :raises NotTheAnswer: a well-formed message that is not a response to ``query``.
-    :raises dns.exception.DNSException: anything malformed.
-    """
-    reply = dns.message.from_wire(data)
-    if not query.is_response(reply):
-        raise NotTheAnswer("reply to another query")
-    return reply
-
-
-def render(query: dns.message.Message) -> bytes:
-    """``query.to_wire()`` for the queries :func:`dns.message.make_query` builds here (one
-    question, no EDNS, no TSIG), at a twentieth of the CPU: the message is dnspython's
-    template with only the id and the question changed, and the question name is rendered
-    by dnspython without the compression table a single name cannot use.
-
-    :raises ValueError: any other kind of message (use ``to_wire`` for those).
-    """
-    if query.flags != dns.flags.RD or query.edns >= 0 or query.tsig is not None:
-        raise ValueError("render() takes only plain one-question queries")
-    (asked,) = query.question
-    name = asked.name.to_wire()
-    assert name is not None  # only None when given a file to write to
-    return (
-        query.id.to_bytes(2, "big") + _HEADER + name + _TYPE_CLASS.pack(asked.rdtype, asked.rdclass)
-    )
-
-
-def truncated(reply: dns.message.Message) -> bool:
-    """True when the server cut the reply short (TC), so it must be asked over TCP."""
-    return bool(reply.flags & dns.flags.TC)
-
-
 @dataclass(slots=True)
 class _Pending:
-    query: dns.message.Message
-    future: asyncio.Future[dns.message.Message]
+    question: Question
+    future: asyncio.Future[Reply]
     timer: asyncio.TimerHandle
 
 
@@ -133,7 +85,7 @@ class _ServerSocket(asyncio.DatagramProtocol):
 
     def _settle(self, qid: int, entry: _Pending, data: bytes) -> None:
         try:
-            reply = read_reply(data, entry.query)
+            reply = read_reply(data, entry.question)
         except NotTheAnswer:
             self.strays += 1
             return
@@ -187,28 +139,21 @@ class Transport:
         """Datagrams that answered nothing in flight (late, duplicate or forged)."""
         return sum(sock.strays for sock in self._sockets)
 
-    def query(
-        self, server: int, query: dns.message.Message, timeout: float
-    ) -> asyncio.Future[dns.message.Message]:
-        """Send ``query`` to server number ``server`` under a fresh id (set on ``query``,
-        which must not be in flight elsewhere); the future fails with
+    def query(self, server: int, question: Question, timeout: float) -> asyncio.Future[Reply]:
+        """Send ``question`` to server number ``server``; the future fails with
         :class:`LookupTimeout` after ``timeout`` seconds, or :class:`LookupFailed`."""
         sock = self._sockets[server]
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dns.message.Message] = loop.create_future()
-        query.id = self._free_id(sock)
-        timer = loop.call_later(
-            timeout, sock.fail, query.id, LookupTimeout(str(sock.server), "timeout")
-        )
-        sock.pending[query.id] = _Pending(query, future, timer)
+        future: asyncio.Future[Reply] = loop.create_future()
+        qid = self._free_id(sock)
+        timer = loop.call_later(timeout, sock.fail, qid, LookupTimeout(str(sock.server), "timeout"))
+        sock.pending[qid] = _Pending(question, future, timer)
         assert sock.transport is not None
-        sock.transport.sendto(render(query))
+        sock.transport.sendto(render(qid, question))
         self.sent += 1
         return future
 
-    async def query_tcp(
-        self, server: int, query: dns.message.Message, timeout: float
-    ) -> dns.message.Message:
+    async def query_tcp(self, server: int, question: Question, timeout: float) -> Reply:
         """The same question over TCP, for a reply that came back truncated.
 
         :raises LookupTimeout: no whole reply within ``timeout``.
@@ -216,15 +161,18 @@ class Transport:
         """
         where = self.servers[server]
         self.sent += 1
-        query.id = self._random.randrange(_IDS)
-        message = render(query)
+        qid = self._random.randrange(_IDS)
+        message = render(qid, question)
         writer = None
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(where.host, where.port)
                 writer.write(len(message).to_bytes(2, "big") + message)
                 size = int.from_bytes(await reader.readexactly(2), "big")
-                return read_reply(await reader.readexactly(size), query)
+                data = await reader.readexactly(size)
+                if int.from_bytes(data[:2], "big") != qid:
+                    raise NotTheAnswer("reply with another id")
+                return read_reply(data, question)
         except TimeoutError:
             raise LookupTimeout(str(where), "timeout over TCP") from None
         except (
