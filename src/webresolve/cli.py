@@ -76,7 +76,7 @@ def system_nameservers() -> tuple[Nameserver, ...]:
     """The nameservers of /etc/resolv.conf; empty when it names none.
 
     dnspython's resolver is imported here, not at the top: runs given ``--nameserver`` never
-    need it (the engine uses only dnspython's message layer).
+    need it (the engine uses only dnspython's wire layer, through :mod:`webresolve.messages`).
     """
     import dns.asyncresolver
     import dns.resolver
