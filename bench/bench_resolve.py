@@ -27,10 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.name
+import dns.rdatatype
+import dns.reversename
 import uvloop
 
-from webresolve import wire
-from webresolve.names import reverse_name
 from webresolve.testing import free_port
 
 BIN = Path(sys.executable).parent
@@ -252,9 +253,8 @@ class BenchServer(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         """Fires per query: schedule its reply."""
         self.queries += 1
-        try:
-            _, end = wire.read_name(data, 12)
-        except wire.WireError:
+        end = question_name_end(data)
+        if end < 0:
             return
         asked = data[12 : end + 4]
         record = self.names.get(asked[:-4].lower())
@@ -264,14 +264,24 @@ class BenchServer(asyncio.DatagramProtocol):
         self.loop.call_later(self.delay, self.transport.sendto, reply, addr)  # type: ignore[union-attr]
 
 
+def question_name_end(data: bytes) -> int:
+    """The offset just after the (uncompressed) question name of a query, -1 if malformed."""
+    offset = 12
+    while offset < len(data) and 0 < data[offset] < 64:
+        offset += 1 + data[offset]
+    return offset + 1 if offset < len(data) - 4 and data[offset] == 0 else -1
+
+
 def answer_records(hosts: Path) -> dict[bytes, bytes]:
     """Question-name wire -> PTR answer record (compressed owner) for every hosts line."""
     records = {}
+    ptr = dns.rdatatype.PTR
     for line in hosts.read_text().splitlines():
         address, name = line.split()
-        qname = wire.question(wire.labels_of(reverse_name(address)), wire.PTR)[:-4]
-        target = wire.question(wire.labels_of(name), wire.PTR)[:-4]
-        records[qname] = b"\xc0\x0c" + struct.pack("!HHIH", wire.PTR, 1, 3600, len(target)) + target
+        qname = dns.reversename.from_address(address).to_wire()
+        target = dns.name.from_text(name).to_wire()
+        assert qname is not None and target is not None
+        records[qname] = b"\xc0\x0c" + struct.pack("!HHIH", ptr, 1, 3600, len(target)) + target
     return records
 
 

@@ -1,12 +1,26 @@
-"""What a DNS reply means for one address: pure classification, no sockets."""
+"""What a DNS reply means for one address: pure classification, no sockets.
+
+Works on the answer records :mod:`webresolve.messages` decodes with dnspython (owner
+names as ``dns.name.Name``, data as ``dns.rdtypes`` PTR/CNAME/A/AAAA objects).
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import cast
 
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+from dns.rdtypes.ANY.CNAME import CNAME
+from dns.rdtypes.ANY.PTR import PTR
+from dns.rdtypes.IN.A import A
+from dns.rdtypes.IN.AAAA import AAAA
+
+from webresolve.messages import Record, Reply
 from webresolve.names import canonical_address, valid_hostname
-from webresolve.wire import AAAA, CNAME, NOERROR, NXDOMAIN, PTR, A, Labels, Record, Reply
 
 _MAX_CHAIN = 8
 
@@ -42,61 +56,60 @@ class Answer:
     ttl: float = 0.0
 
 
-def final_records(reply: Reply, qname: Labels, rtype: int) -> list[Record]:
-    """The ``rtype`` records for ``qname``, following CNAMEs (RFC 2317 classless PTRs)."""
-    name = tuple(label.lower() for label in qname)
+def final_records(reply: Reply, qname: dns.name.Name, rdtype: int) -> list[Record]:
+    """The IN ``rdtype`` records for ``qname``, following CNAMEs (RFC 2317 classless PTRs)."""
+    name = qname
     for _ in range(_MAX_CHAIN):
-        found = [r for r in reply.answers if r.owner == name and r.rtype == rtype]
+        records = [r for r in reply.answers if r.rdclass == dns.rdataclass.IN and r.owner == name]
+        found = [r for r in records if r.rdtype == rdtype]
         if found:
             return found
-        alias = next((r for r in reply.answers if r.owner == name and r.rtype == CNAME), None)
-        if alias is None or not isinstance(alias.value, tuple):
+        alias = next((r for r in records if r.rdtype == dns.rdatatype.CNAME), None)
+        if alias is None:
             return []
-        name = tuple(label.lower() for label in alias.value)
+        name = cast(CNAME, alias.rdata).target
     return []
 
 
-def hostname(labels: Labels) -> bytes | None:
-    """The dotted name of ``labels`` if it is a valid host name, else None."""
-    if any(b"." in label for label in labels):
-        return None
-    try:
-        text = ".".join(label.decode("ascii") for label in labels)
-    except UnicodeDecodeError:
-        return None
+def hostname(name: dns.name.Name) -> bytes | None:
+    """The dotted text of ``name`` in lower case if it is a valid host name, else None.
+
+    dnspython's text form escapes every byte that is not a plain letter, digit or hyphen
+    (a dot inside a label, a space, a quote, a control or non-ASCII byte), so any escape
+    makes the name invalid here.
+    """
+    text = name.to_text(omit_final_dot=True).lower()
     if not valid_hostname(text):
         return None
     return text.encode("ascii")
 
 
-def classify_ptr(reply: Reply, qname: Labels) -> Answer:
+def classify_ptr(reply: Reply, qname: dns.name.Name) -> Answer:
     """The answer a PTR reply gives; SERVFAIL for any rcode that is not an answer.
 
-    With several PTR records the smallest name is taken, so that runs agree.
+    With several PTR records the smallest name (in DNS order, ignoring case) is taken, so
+    that runs agree.
     """
-    if reply.rcode == NXDOMAIN:
+    if reply.rcode == dns.rcode.NXDOMAIN:
         return Answer(None, Outcome.NXDOMAIN)
-    if reply.rcode != NOERROR:
+    if reply.rcode != dns.rcode.NOERROR:
         return Answer(None, Outcome.SERVFAIL)
-    records = [
-        (r.ttl, r.value) for r in final_records(reply, qname, PTR) if isinstance(r.value, tuple)
-    ]
+    records = final_records(reply, qname, dns.rdatatype.PTR)
     if not records:
         return Answer(None, Outcome.NO_ANSWER)
-    ttl = min(ttl for ttl, _ in records)
-    target = min(tuple(label.lower() for label in value) for _, value in records)
-    name = hostname(target)
+    ttl = float(min(r.ttl for r in records))
+    name = hostname(min(cast(PTR, r.rdata).target for r in records))
     if name is None:
         return Answer(None, Outcome.BOGUS, ttl)
     return Answer(name, Outcome.RESOLVED, ttl)
 
 
-def confirms(reply: Reply, qname: Labels, address: str) -> float | None:
+def confirms(reply: Reply, qname: dns.name.Name, address: str) -> float | None:
     """The TTL of the forward record that points ``qname`` back at ``address``, else None."""
-    if reply.rcode != NOERROR:
+    if reply.rcode != dns.rcode.NOERROR:
         return None
-    rtype = AAAA if ":" in address else A
+    rtype = dns.rdatatype.AAAA if ":" in address else dns.rdatatype.A
     for record in final_records(reply, qname, rtype):
-        if isinstance(record.value, str) and canonical_address(record.value.encode()) == address:
+        if canonical_address(cast(A | AAAA, record.rdata).address.encode()) == address:
             return float(record.ttl)
     return None

@@ -75,8 +75,8 @@ class NameserverType(click.ParamType):
 def system_nameservers() -> tuple[Nameserver, ...]:
     """The nameservers of /etc/resolv.conf; empty when it names none.
 
-    dnspython is imported here, not at the top: it takes 0.3 s to import, and runs given
-    ``--nameserver`` never need it.
+    dnspython's resolver is imported here, not at the top: runs given ``--nameserver`` never
+    need it (the engine uses only dnspython's wire layer, through :mod:`webresolve.messages`).
     """
     import dns.asyncresolver
     import dns.resolver

@@ -19,11 +19,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from webresolve import wire
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.reversename
+
 from webresolve.answers import Answer, Outcome, classify_ptr, confirms
 from webresolve.cache import Cache
 from webresolve.errors import LookupFailed, LookupTimeout
-from webresolve.names import canonical_address, is_ipv6, reverse_name
+from webresolve.messages import Question, Reply
+from webresolve.names import canonical_address, is_ipv6
 from webresolve.plan import Attempts, RateLimiter, clamp_ttl
 from webresolve.stats import Stats
 from webresolve.transport import Nameserver, Transport
@@ -155,11 +160,11 @@ class Engine:
 
     async def resolve(self, address: str) -> Answer:
         """Look ``address`` up over DNS (PTR, then the forward check with ``verify``)."""
-        qname = wire.labels_of(reverse_name(address))
-        reply = await self._ask(qname, wire.PTR)
+        question = Question(dns.reversename.from_address(address), dns.rdatatype.PTR)
+        reply = await self._ask(question)
         if isinstance(reply, Outcome):
             return Answer(None, reply)
-        answer = classify_ptr(reply, qname)
+        answer = classify_ptr(reply, question.name)
         if answer.outcome is not Outcome.RESOLVED or not self.settings.verify:
             return answer
         return await self._confirm(address, answer)
@@ -167,20 +172,20 @@ class Engine:
     async def _confirm(self, address: str, answer: Answer) -> Answer:
         """Forward-confirmed reverse DNS: the name must resolve back to ``address``."""
         assert answer.name is not None
-        qname = wire.labels_of(answer.name.decode("ascii"))
-        reply = await self._ask(qname, wire.AAAA if is_ipv6(address) else wire.A)
+        qtype = dns.rdatatype.AAAA if is_ipv6(address) else dns.rdatatype.A
+        question = Question(dns.name.from_text(answer.name.decode("ascii")), qtype)
+        reply = await self._ask(question)
         if isinstance(reply, Outcome):
             return Answer(None, reply)
-        ttl = confirms(reply, qname, address)
+        ttl = confirms(reply, question.name, address)
         if ttl is None:
             return Answer(None, Outcome.UNVERIFIED)
         return Answer(answer.name, Outcome.RESOLVED, min(ttl, answer.ttl))
 
-    async def _ask(self, qname: wire.Labels, qtype: int) -> wire.Reply | Outcome:
+    async def _ask(self, question: Question) -> Reply | Outcome:
         """A reply (NOERROR or NXDOMAIN) to one question, or the failure that ended it."""
         if not self.settings.nameservers:
             return Outcome.SERVFAIL
-        asked = wire.question(qname, qtype)
         loop = asyncio.get_running_loop()
         s = self.settings
         attempts = Attempts(len(s.nameservers), s.retries, s.timeout, s.lifetime, loop.time())
@@ -193,15 +198,15 @@ class Engine:
             if step is None:
                 return failure
             try:
-                reply = await self._transport.query(step[0], asked, step[1])
+                reply = await self._transport.query(step[0], question, step[1])
                 if reply.truncated:
-                    reply = await self._transport.query_tcp(step[0], asked, step[1])
+                    reply = await self._transport.query_tcp(step[0], question, step[1])
             except LookupTimeout:
                 failure = Outcome.TIMEOUT
                 continue
             except LookupFailed:
                 failure = Outcome.SERVFAIL
                 continue
-            if reply.rcode in (wire.NOERROR, wire.NXDOMAIN):
+            if reply.rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 return reply
             failure = Outcome.SERVFAIL

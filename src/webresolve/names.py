@@ -26,11 +26,6 @@ def canonical_address(field: bytes) -> str | None:
     return str(address)
 
 
-def reverse_name(address: str) -> str:
-    """The PTR owner name (``in-addr.arpa``/``ip6.arpa``) of a canonical address."""
-    return ipaddress.ip_address(address).reverse_pointer + "."
-
-
 def is_ipv6(address: str) -> bool:
     """True for a canonical IPv6 address (forward-confirmed with AAAA rather than A)."""
     return ":" in address

@@ -24,10 +24,9 @@ import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.reversename
 import dns.rrset
 from dns.rdtypes.ANY.PTR import PTR
-
-from webresolve.names import reverse_name
 
 
 class Behaviour(enum.Enum):
@@ -85,7 +84,7 @@ class FakeDns(asyncio.DatagramProtocol):
     ) -> None:
         """Answer the PTR of ``address`` with ``name`` (and the name's A/AAAA with it)."""
         target = dns.name.from_text(name) if isinstance(name, str) else name
-        self.rules[dns.name.from_text(reverse_name(address))] = Rule(behaviour, target, delay, ttl)
+        self.rules[dns.reversename.from_address(address)] = Rule(behaviour, target, delay, ttl)
         if forward and target is not None and isinstance(name, str):
             self.forward.setdefault(target, []).append(address)
 

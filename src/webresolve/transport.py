@@ -6,10 +6,10 @@ dnspython's ``Resolver.resolve_address`` opens a socket and builds a full resolu
 query: about 0.9 ms of CPU each, which caps a Python resolver near 1,100 answers per second
 however many are in flight. Here each nameserver gets one connected UDP socket, and a
 query is a 16-bit id drawn at random among those not in flight, a future and a
-``call_later`` timer; the bytes are built and read by :mod:`webresolve.wire`. A reply is
-accepted only if it carries an id in flight *and* echoes that query's question, so a stray,
-late or forged datagram cannot complete the wrong query. A truncated reply is asked again
-over TCP (:meth:`Transport.query_tcp`).
+``call_later`` timer; the bytes are rendered and read by :mod:`webresolve.messages`, on
+dnspython's wire layer. A reply is accepted only if it carries an id in flight *and* is a
+reply to that query's question, so a stray, late or forged datagram cannot complete the
+wrong query. A truncated reply is asked again over TCP (:meth:`Transport.query_tcp`).
 
 Lifecycle of one query::
 
@@ -26,8 +26,10 @@ import random
 from dataclasses import dataclass
 from typing import cast
 
-from webresolve import wire
+import dns.exception
+
 from webresolve.errors import LookupFailed, LookupTimeout
+from webresolve.messages import NotTheAnswer, Question, Reply, read_reply, render
 
 _IDS = 1 << 16
 
@@ -45,8 +47,8 @@ class Nameserver:
 
 @dataclass(slots=True)
 class _Pending:
-    asked: bytes
-    future: asyncio.Future[wire.Reply]
+    question: Question
+    future: asyncio.Future[Reply]
     timer: asyncio.TimerHandle
 
 
@@ -83,11 +85,11 @@ class _ServerSocket(asyncio.DatagramProtocol):
 
     def _settle(self, qid: int, entry: _Pending, data: bytes) -> None:
         try:
-            reply = wire.parse_reply(data, entry.asked)
-        except wire.QuestionMismatch:
+            reply = read_reply(data, entry.question)
+        except NotTheAnswer:
             self.strays += 1
             return
-        except wire.WireError as exc:
+        except dns.exception.DNSException as exc:
             self.fail(qid, LookupFailed(str(self.server), f"malformed reply: {exc}"))
             return
         del self.pending[qid]
@@ -137,21 +139,21 @@ class Transport:
         """Datagrams that answered nothing in flight (late, duplicate or forged)."""
         return sum(sock.strays for sock in self._sockets)
 
-    def query(self, server: int, asked: bytes, timeout: float) -> asyncio.Future[wire.Reply]:
-        """Send the question ``asked`` to server number ``server``; the future fails with
+    def query(self, server: int, question: Question, timeout: float) -> asyncio.Future[Reply]:
+        """Send ``question`` to server number ``server``; the future fails with
         :class:`LookupTimeout` after ``timeout`` seconds, or :class:`LookupFailed`."""
         sock = self._sockets[server]
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[wire.Reply] = loop.create_future()
+        future: asyncio.Future[Reply] = loop.create_future()
         qid = self._free_id(sock)
         timer = loop.call_later(timeout, sock.fail, qid, LookupTimeout(str(sock.server), "timeout"))
-        sock.pending[qid] = _Pending(asked, future, timer)
+        sock.pending[qid] = _Pending(question, future, timer)
         assert sock.transport is not None
-        sock.transport.sendto(wire.query(qid, asked))
+        sock.transport.sendto(render(qid, question))
         self.sent += 1
         return future
 
-    async def query_tcp(self, server: int, asked: bytes, timeout: float) -> wire.Reply:
+    async def query_tcp(self, server: int, question: Question, timeout: float) -> Reply:
         """The same question over TCP, for a reply that came back truncated.
 
         :raises LookupTimeout: no whole reply within ``timeout``.
@@ -159,17 +161,26 @@ class Transport:
         """
         where = self.servers[server]
         self.sent += 1
-        message = wire.query(self._random.randrange(_IDS), asked)
+        qid = self._random.randrange(_IDS)
+        message = render(qid, question)
         writer = None
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(where.host, where.port)
                 writer.write(len(message).to_bytes(2, "big") + message)
                 size = int.from_bytes(await reader.readexactly(2), "big")
-                return wire.parse_reply(await reader.readexactly(size), asked)
+                data = await reader.readexactly(size)
+                if int.from_bytes(data[:2], "big") != qid:
+                    raise NotTheAnswer("reply with another id")
+                return read_reply(data, question)
         except TimeoutError:
             raise LookupTimeout(str(where), "timeout over TCP") from None
-        except (OSError, asyncio.IncompleteReadError, wire.WireError) as exc:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            NotTheAnswer,
+            dns.exception.DNSException,
+        ) as exc:
             raise LookupFailed(str(where), f"TCP: {exc}") from None
         finally:
             if writer is not None:

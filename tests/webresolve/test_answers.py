@@ -7,34 +7,37 @@ import dns.name
 import dns.rcode
 import dns.rrset
 
-from webresolve import wire
 from webresolve.answers import Outcome, classify_ptr, confirms, hostname
+from webresolve.messages import Question, Reply, read_reply
 
 DNS_QNAME = dns.name.from_text("1.2.0.192.in-addr.arpa.")
-QNAME = wire.labels_of("1.2.0.192.in-addr.arpa")
 
 
-def message(*records: tuple[str, str, str], rcode: int = dns.rcode.NOERROR) -> dns.message.Message:
-    msg = dns.message.make_response(dns.message.make_query(DNS_QNAME, "PTR"))
+def message(
+    *records: tuple[str, str, str],
+    rcode: int = dns.rcode.NOERROR,
+    qname: dns.name.Name = DNS_QNAME,
+    qtype: str = "PTR",
+) -> dns.message.Message:
+    msg = dns.message.make_response(dns.message.make_query(qname, qtype))
     msg.set_rcode(rcode)
     for owner, rdtype, text in records:
         msg.answer.append(dns.rrset.from_text(owner, 600, "IN", rdtype, text))
     return msg
 
 
-def reply(msg: dns.message.Message) -> wire.Reply:
-    """dnspython's wire bytes read back by ours."""
+def reply(msg: dns.message.Message) -> Reply:
+    """dnspython's message as it arrives: rendered, then read back by ours."""
     asked = msg.question[0]
-    labels = tuple(asked.name.labels[:-1])
-    return wire.parse_reply(msg.to_wire(), wire.question(labels, asked.rdtype))
+    return read_reply(msg.to_wire(), Question(asked.name, asked.rdtype))
 
 
-def response(*records: tuple[str, str, str], rcode: int = dns.rcode.NOERROR) -> wire.Reply:
+def response(*records: tuple[str, str, str], rcode: int = dns.rcode.NOERROR) -> Reply:
     return reply(message(*records, rcode=rcode))
 
 
 def test_ptr_answer() -> None:
-    answer = classify_ptr(response((DNS_QNAME.to_text(), "PTR", "host.example.com.")), QNAME)
+    answer = classify_ptr(response((DNS_QNAME.to_text(), "PTR", "host.example.com.")), DNS_QNAME)
     assert (answer.name, answer.outcome, answer.ttl) == (b"host.example.com", Outcome.RESOLVED, 600)
 
 
@@ -43,25 +46,25 @@ def test_ptr_through_cname_rfc2317() -> None:
         (DNS_QNAME.to_text(), "CNAME", "1.0/25.2.0.192.in-addr.arpa."),
         ("1.0/25.2.0.192.in-addr.arpa.", "PTR", "classless.example."),
     )
-    assert classify_ptr(msg, QNAME).name == b"classless.example"
+    assert classify_ptr(msg, DNS_QNAME).name == b"classless.example"
 
 
 def test_several_ptrs_pick_the_same_one_every_time() -> None:
     msg = message()
     msg.answer.append(dns.rrset.from_text(DNS_QNAME, 600, "IN", "PTR", "b.Example.", "A.example."))
-    assert classify_ptr(reply(msg), QNAME).name == b"a.example"
+    assert classify_ptr(reply(msg), DNS_QNAME).name == b"a.example"
 
 
 def test_rcodes() -> None:
-    assert classify_ptr(response(rcode=dns.rcode.NXDOMAIN), QNAME).outcome is Outcome.NXDOMAIN
-    assert classify_ptr(response(rcode=dns.rcode.SERVFAIL), QNAME).outcome is Outcome.SERVFAIL
-    assert classify_ptr(response(rcode=dns.rcode.REFUSED), QNAME).outcome is Outcome.SERVFAIL
-    assert classify_ptr(response(), QNAME).outcome is Outcome.NO_ANSWER
+    assert classify_ptr(response(rcode=dns.rcode.NXDOMAIN), DNS_QNAME).outcome is Outcome.NXDOMAIN
+    assert classify_ptr(response(rcode=dns.rcode.SERVFAIL), DNS_QNAME).outcome is Outcome.SERVFAIL
+    assert classify_ptr(response(rcode=dns.rcode.REFUSED), DNS_QNAME).outcome is Outcome.SERVFAIL
+    assert classify_ptr(response(), DNS_QNAME).outcome is Outcome.NO_ANSWER
 
 
 def test_ptr_for_another_name_is_no_answer() -> None:
     msg = response(("9.9.9.9.in-addr.arpa.", "PTR", "other.example."))
-    assert classify_ptr(msg, QNAME).outcome is Outcome.NO_ANSWER
+    assert classify_ptr(msg, DNS_QNAME).outcome is Outcome.NO_ANSWER
 
 
 def test_hostile_names_are_bogus() -> None:
@@ -73,7 +76,7 @@ def test_hostile_names_are_bogus() -> None:
         r"a\.b.com.",
         r"\195\188.de.",
     ):
-        answer = classify_ptr(response((DNS_QNAME.to_text(), "PTR", target)), QNAME)
+        answer = classify_ptr(response((DNS_QNAME.to_text(), "PTR", target)), DNS_QNAME)
         assert (answer.name, answer.outcome) == (None, Outcome.BOGUS), target
 
 
@@ -83,18 +86,40 @@ def test_outcome_kinds() -> None:
     assert not Outcome.TIMEOUT.cacheable
 
 
+HOST = dns.name.from_text("host.example.")
+
+
+def forward(*records: tuple[str, str, str], qtype: str = "A") -> Reply:
+    return reply(message(*records, qname=HOST, qtype=qtype))
+
+
 def test_confirms() -> None:
-    name = wire.labels_of("host.example")
-    good = response(("host.example.", "A", "192.0.2.1"))
-    assert confirms(good, name, "192.0.2.1") == 600
-    assert confirms(good, name, "192.0.2.2") is None
-    six = response(("host.example.", "AAAA", "2001:db8::1"))
-    assert confirms(six, name, "2001:db8::1") == 600
-    assert confirms(response(rcode=dns.rcode.NXDOMAIN), name, "192.0.2.1") is None
+    good = forward(("host.example.", "A", "192.0.2.1"))
+    assert confirms(good, HOST, "192.0.2.1") == 600
+    assert confirms(good, HOST, "192.0.2.2") is None
+    six = forward(("host.example.", "AAAA", "2001:db8::1"), qtype="AAAA")
+    assert confirms(six, HOST, "2001:db8::1") == 600
+    alias = forward(
+        ("host.example.", "CNAME", "real.example."), ("real.example.", "A", "192.0.2.1")
+    )
+    assert confirms(alias, HOST, "192.0.2.1") == 600
+    other = forward(("elsewhere.example.", "A", "192.0.2.1"))
+    assert confirms(other, HOST, "192.0.2.1") is None
+    missing = reply(message(rcode=dns.rcode.NXDOMAIN, qname=HOST))
+    assert confirms(missing, HOST, "192.0.2.1") is None
 
 
-def test_hostname_from_labels() -> None:
-    assert hostname((b"www", b"example", b"com")) == b"www.example.com"
-    assert hostname((b"a.b", b"com")) is None
-    assert hostname((b"\xc3\xbc", b"de")) is None
-    assert hostname((b"192", b"0", b"2", b"1")) is None
+def test_cname_loop_is_no_answer() -> None:
+    loop = response(
+        (DNS_QNAME.to_text(), "CNAME", "a.example."),
+        ("a.example.", "CNAME", DNS_QNAME.to_text()),
+    )
+    assert classify_ptr(loop, DNS_QNAME).outcome is Outcome.NO_ANSWER
+
+
+def test_hostname_from_names() -> None:
+    assert hostname(dns.name.from_text("WWW.example.com.")) == b"www.example.com"
+    assert hostname(dns.name.Name([b"a.b", b"com", b""])) is None
+    assert hostname(dns.name.Name([b"\xc3\xbc", b"de", b""])) is None
+    assert hostname(dns.name.from_text("192.0.2.1.")) is None
+    assert hostname(dns.name.root) is None
