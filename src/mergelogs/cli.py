@@ -6,10 +6,8 @@ import contextlib
 import gc
 import ipaddress
 import logging
-import lzma
 import socket
 import sys
-import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -26,7 +24,6 @@ log = logging.getLogger("mergelogs")
 
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
-_READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 
 class FatalError(click.ClickException):
@@ -235,8 +232,8 @@ def _run(
         out = stack.enter_context(atomic_output(output))
         merger = Merger(
             backends,
-            [_guarded(read_lines(i), i.name) for i in inputs],
-            _guarded(read_lines(pen_input), pen_input.name),
+            [read_lines(i) for i in inputs],
+            read_lines(pen_input),
             settings,
             _reject_writer(backends, reject_out),
             reporter.lines,
@@ -247,14 +244,6 @@ def _run(
                 write(batch)
         return merger.result()
     raise AssertionError("unreachable")
-
-
-def _guarded(lines: Iterator[bytes], name: str) -> Iterator[bytes]:
-    """Turn a read or decompression failure into an InputError naming the file."""
-    try:
-        yield from lines
-    except _READ_ERRORS as exc:
-        raise InputError(name, str(exc) or type(exc).__name__) from exc
 
 
 def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:

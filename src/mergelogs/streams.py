@@ -10,6 +10,7 @@ import lzma
 import os
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO
 
@@ -72,18 +73,32 @@ def open_input(name: str) -> Input:
     return Input(name, raw, raw, size)
 
 
+class ReadError(OSError):
+    """An input that broke while being read (I/O error, truncated or corrupt compression);
+    ``filename`` names it."""
+
+
+_READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
 def read_lines(source: Input) -> Iterator[bytes]:
     """Yield each line of ``source`` with its terminator; a missing final newline is added,
     so that a line can never be glued onto whatever is written after it.
 
     Lines are read a megabyte at a time: only the last line of a batch can be the file's
     unterminated last line, and ``yield from`` a list costs less than a loop per line.
+
+    :raises ReadError: reading or decompressing failed.
     """
     readlines = source.stream.readlines
-    while batch := readlines(_READ_BUFFER):
-        if batch[-1][-1] != 10:
-            batch[-1] += b"\n"
-        yield from batch
+    try:
+        while batch := readlines(_READ_BUFFER):
+            if batch[-1][-1] != 10:
+                batch[-1] += b"\n"
+            yield from batch
+    except _READ_ERRORS as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ReadError(None, reason, source.name) from exc
 
 
 @contextlib.contextmanager

@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import itertools
-import lzma
 import sys
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -312,7 +310,7 @@ def _resolve(
             )
     except WebresolveError as exc:
         raise Fatal(str(exc)) from None
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+    except OSError as exc:
         raise Fatal(_describe(exc)) from None
 
 
@@ -352,8 +350,6 @@ def _describe(exc: BaseException) -> str:
         return "output closed before the end (broken pipe)"
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
-    if isinstance(exc, EOFError | lzma.LZMAError | zlib.error):
-        return f"corrupt compressed input: {exc or type(exc).__name__}"
     return str(exc) or type(exc).__name__
 
 
