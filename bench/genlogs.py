@@ -36,7 +36,6 @@ import heapq
 import itertools
 import math
 import random
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
+from mergelogs import accesslog
 from mergelogs.accesslog import format_stamp
 from pen.penlog import format_line
 
@@ -153,34 +153,10 @@ class TruthRow:
 
 # --- what clients ask for -------------------------------------------------------------------
 
-_APACHE_TABLE = [b"\\x%02x" % b if b < 0x20 or b >= 0x7F else bytes([b]) for b in range(256)]
-for _code, _text in ((0x22, b'\\"'), (0x5C, b"\\\\"), (0x08, b"\\b"), (0x0A, b"\\n")):
-    _APACHE_TABLE[_code] = _text
-for _code, _text in ((0x0D, b"\\r"), (0x09, b"\\t"), (0x0B, b"\\v")):
-    _APACHE_TABLE[_code] = _text
-_NGINX_TABLE = [
-    b"\\x%02X" % b if b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) else bytes([b]) for b in range(256)
-]
-
-
-_NEEDS_ESCAPE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-"""A byte that both servers escape: control, ``"``, ``\\``, DEL or >= 0x80."""
-
-
-def _plain(data: bytes) -> bool:
-    return _NEEDS_ESCAPE.search(data) is None
-
-
-@lru_cache(maxsize=4096)
-def apache_escape(data: bytes) -> bytes:
-    """Escape ``data`` as Apache 2.x ``ap_escape_logitem`` does (lowercase ``\\xhh``)."""
-    return data if _plain(data) else b"".join(_APACHE_TABLE[b] for b in data)
-
-
-@lru_cache(maxsize=4096)
-def nginx_escape(data: bytes) -> bytes:
-    """Escape ``data`` as nginx ``escape=default`` does (uppercase ``\\xHH``, ``"`` too)."""
-    return data if _plain(data) else b"".join(_NGINX_TABLE[b] for b in data)
+apache_escape = lru_cache(maxsize=4096)(accesslog.apache_escape)
+nginx_escape = lru_cache(maxsize=4096)(accesslog.nginx_escape)
+"""The servers' escaping (the one definition in mergelogs.accesslog), remembered: the same
+few paths, referers and agents come back all the time."""
 
 
 _WORDS = (

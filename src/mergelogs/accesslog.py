@@ -14,7 +14,10 @@ field is, and the request ``%r``. They are found at byte level, never by decodin
 - ``%r`` is the first quoted string after the stamp; ``\\"`` does not end it. Its escapes
   (Apache ``\\"``, ``\\\\``, ``\\n``..., ``\\xhh``; nginx ``\\xHH``) are undone by :func:`unescape`.
 
-Everything else in a line is opaque bytes that a tool copies unchanged.
+Everything else in a line is opaque bytes that a tool copies unchanged. The formats read
+are Apache's common and combined (``%b``), Debian's variants (``%O``) and vhost_combined
+(``%v:%p`` first), lighttpd's default and nginx's predefined combined; :func:`apache_escape`
+and :func:`nginx_escape` are the servers' escaping, for whatever writes such lines.
 """
 
 from __future__ import annotations
@@ -24,17 +27,6 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-
-COMMON = b'%h %l %u %t "%r" %>s %b'
-COMBINED = b'%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
-COMMON_DEBIAN = b'%h %l %u %t "%r" %>s %O'
-COMBINED_DEBIAN = b'%h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
-VHOST_COMBINED = b'%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
-NGINX_COMBINED = (
-    b'$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
-    b'"$http_referer" "$http_user_agent"'
-)
-"""The formats this module reads (as written in the servers' own configuration)."""
 
 STAMP_LEN = 26
 MONTHS = {
@@ -179,6 +171,31 @@ def request_field(line: bytes, after: int) -> bytes | None:
     if close < 0:
         return None
     return line[open_quote + 1 : close]
+
+
+_APACHE_TABLE = [b"\\x%02x" % b if b < 0x20 or b >= 0x7F else bytes([b]) for b in range(256)]
+for _code, _text in ((0x22, b'\\"'), (0x5C, b"\\\\"), (0x08, b"\\b"), (0x0A, b"\\n"),
+                     (0x0D, b"\\r"), (0x09, b"\\t"), (0x0B, b"\\v")):
+    _APACHE_TABLE[_code] = _text
+_NGINX_TABLE = [
+    b"\\x%02X" % b if b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) else bytes([b]) for b in range(256)
+]
+_NEEDS_ESCAPE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+"""A byte that both servers escape: control, ``"``, ``\\``, DEL or >= 0x80."""
+
+
+def apache_escape(data: bytes) -> bytes:
+    """Escape ``data`` as Apache 2.x ``ap_escape_logitem`` does (lowercase ``\\xhh``)."""
+    if _NEEDS_ESCAPE.search(data) is None:
+        return data
+    return b"".join(_APACHE_TABLE[b] for b in data)
+
+
+def nginx_escape(data: bytes) -> bytes:
+    """Escape ``data`` as nginx ``escape=default`` does (uppercase ``\\xHH``, ``"`` too)."""
+    if _NEEDS_ESCAPE.search(data) is None:
+        return data
+    return b"".join(_NGINX_TABLE[b] for b in data)
 
 
 def _unescape_one(match: re.Match[bytes]) -> bytes:

@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from mergelogs.accesslog import (
     AccessParser,
+    apache_escape,
     field_span,
     format_stamp,
+    nginx_escape,
     request_field,
     stamp_epoch,
     stamp_offset,
@@ -135,3 +137,17 @@ def test_dst_change_instants():
     before = stamp_epoch(b"07/Nov/2027:01:30:00 -0400")
     after = stamp_epoch(b"07/Nov/2027:01:10:00 -0500")
     assert after - before == 40 * 60
+
+
+@given(st.binary(max_size=200))
+def test_escaping_is_printable_and_undone(data):
+    for escape in (apache_escape, nginx_escape):
+        escaped = escape(data)
+        assert all(0x20 <= b < 0x7F for b in escaped)
+        assert b'"' not in escaped.replace(b'\\"', b"").replace(b"\\\\", b"")
+        assert unescape(escaped) == data
+
+
+def test_escaping_matches_the_servers():
+    assert apache_escape(b'GET /caf\xc3\xa9"\\') == b'GET /caf\\xc3\\xa9\\"\\\\'
+    assert nginx_escape(b'GET /caf\xc3\xa9"\\') == b"GET /caf\\xC3\\xA9\\x22\\x5C"
