@@ -16,6 +16,7 @@ from collections.abc import Callable
 from .commands import run_lines
 from .config import ListenSpec, Settings, TlsSettings
 from .control import ControlProtocol
+from .dump import DUMP_LEVEL, DumpingClientSide
 from .errors import StartupError
 from .logsink import PenLog
 from .state import PenState
@@ -127,17 +128,29 @@ class ProxyState:
         """
         assert self.listen_sock is not None
         sock = self.listen_sock.dup()
-        backlog = self.core.settings.backlog
+        settings = self.core.settings
+        # asyncio's selector loop accepts up to ``backlog`` connections per readiness event
+        # and calls listen(backlog): give it -m, then set the kernel backlog (-q) again.
+        accepts = settings.multi_accept
+        batch = accepts if accepts is not None else settings.backlog
         if sock.family == socket.AF_UNIX:
             server = await self.loop.create_unix_server(
-                lambda: ClientSide(self), sock=sock, ssl=self.ssl, backlog=backlog
+                self._client_side, sock=sock, ssl=self.ssl, backlog=batch
             )
         else:
             server = await self.loop.create_server(
-                lambda: ClientSide(self), sock=sock, ssl=self.ssl, backlog=backlog
+                self._client_side, sock=sock, ssl=self.ssl, backlog=batch
             )
+        if batch != settings.backlog:
+            self.listen_sock.listen(settings.backlog)
         self.server = server
         self.accepting = True
+
+    def _client_side(self) -> ClientSide:
+        """A protocol for an accepted client; a dumping one from debug level 3 on."""
+        if self.core.settings.debug >= DUMP_LEVEL:
+            return DumpingClientSide(self)
+        return ClientSide(self)
 
     # -- connect timeouts -------------------------------------------------------------------
     def connect_started(self, conn: ClientSide) -> None:

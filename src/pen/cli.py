@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .commands import execute, run_lines
 from .config import Settings, TlsSettings, parse_listen, parse_server
 from .errors import PenError, StartupError
+from .loops import LOOPS, loop_factory
 from .state import PenState
 
 SHORT = "B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:"
@@ -31,7 +32,7 @@ usage:
    [-o option] [-E certfile] [-K keyfile] \\
    [-G cacertfile] [-A cacertdir] \\
    [-Z] [-R] [-L protocol] \\
-   [--proxy-protocol v1|v2] [--grace sec] [--loop auto|asyncio|uvloop] \\
+   [--proxy-protocol v1|v2] [--grace sec] [--loop auto|asyncio|poll|uvloop] \\
    [host:]port h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] \\
       [h2[:p2[:maxc2[:hard2[:weight2[:prio2]]]]]] ...
 
@@ -43,7 +44,7 @@ usage:
   -U use udp protocol support
   -W    use weight for server selection
   -X enable 'exit' command for control port
-  -a    accepted, no effect (no traffic dumps)
+  -a    debugging dumps in ascii format (with -d -d -d)
   -b sec    blacklist time in seconds [30]
   -c N      max number of clients [2048]
   -d debugging on (repeat -d for more)
@@ -52,9 +53,10 @@ usage:
   -h use hash for initial server selection
   -j dir    run in chroot
   -l file   logging on (file, or host:port for UDP netlog)
-  -m N      accepted, no effect (the event loop accepts in batches itself)
+  -m N      max accepts per event (asyncio loop; uvloop drains the backlog) [unbounded]
   -o "cmd"  run a control command now
   -p file   write pid to file
+  -P    use poll() rather than epoll()
   -q N      listen backlog [500]
   -r    bypass client tracking in server selection
   -s stubborn selection, i.e. don't fail over
@@ -110,7 +112,12 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
             raise UsageError("connect timeout (-t) must be at least 1 second")
         s.timeout = float(timeout)
     elif opt == "-m":
-        _int_arg(opt, value)
+        accepts = _int_arg(opt, value)
+        if accepts < 1:
+            print("pen: multi_accept must be at least 1; using 1", file=sys.stderr)
+        s.multi_accept = max(1, accepts)
+    elif opt == "-P":
+        inv.loop = "poll"
     elif opt == "-q":
         s.backlog = max(50, _int_arg(opt, value))
     elif opt in ("-e", "-B"):
@@ -138,6 +145,8 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
     elif opt == "--udp-idle":
         s.udp_idle = float(_int_arg(opt, value))
     elif opt == "--loop":
+        if value not in LOOPS:
+            raise UsageError(f"--loop takes one of {', '.join(LOOPS)}")
         inv.loop = value
     else:
         _apply_simple(s, opt, value)
@@ -147,15 +156,18 @@ def _apply_simple(s: Settings, opt: str, value: str) -> None:
     strings = {"-C": "control", "-F": "config_file", "-j": "chroot", "-l": "log",
                "-p": "pidfile", "-u": "user", "-w": "web_stats"}
     flags = {"-H": "http", "-U": "udp", "-W": "weight", "-X": "exit_enabled",
-             "-f": "foreground", "-h": "hash", "-r": "roundrobin", "-s": "stubborn"}
+             "-f": "foreground", "-h": "hash", "-r": "roundrobin", "-s": "stubborn",
+             "-a": "ascii"}
     if opt in strings:
         setattr(s, strings[opt], value)
     elif opt in flags:
         setattr(s, flags[opt], True)
     elif opt == "-d":
         s.debug += 1
-    elif opt in ("-D", "-Q", "-S", "-n", "-P", "-Z", "-a"):
-        print(f"pen: option {opt} is obsolete or has no effect here; ignored", file=sys.stderr)
+    elif opt == "-Z":
+        print("pen: -Z: Python's ssl module always sets SSL_OP_ALL", file=sys.stderr)
+    elif opt in ("-D", "-Q", "-S", "-n"):
+        print(f"pen: option {opt} is obsolete; ignored", file=sys.stderr)
     elif opt == "-N":
         raise UsageError("option -N is not supported")
 
@@ -176,6 +188,12 @@ def parse_args(argv: list[str]) -> Invocation:
         if opt == "-i":
             raise UsageError("-i (install service) is Windows only")
         _apply(settings, inv, opt, value)
+    if settings.multi_accept is not None:
+        if inv.loop == "uvloop":
+            raise UsageError("-m needs an asyncio loop (-P or --loop asyncio); "
+                             "uvloop accepts until the backlog is empty")
+        if inv.loop == "auto":
+            inv.loop = "asyncio"
     if not args:
         raise UsageError("missing LISTEN address")
     if len(args) < 2:
@@ -265,8 +283,6 @@ def run(argv: list[str]) -> int:
 
 def start(inv: Invocation) -> int:
     """Build the state, run -o and -F commands, daemonize and serve."""
-    from .loops import loop_factory
-
     settings = inv.settings
     try:
         core = PenState.from_settings(settings)

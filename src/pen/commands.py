@@ -18,6 +18,7 @@ from .state import PenState
 Handler = Callable[[PenState, list[str], float], str]
 
 FLAGS = {
+    "ascii": "ascii",
     "hash": "hash",
     "http": "http",
     "prio": "prio",

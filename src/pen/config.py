@@ -171,6 +171,10 @@ class Settings:
     foreground: bool = False
     exit_enabled: bool = False
     debug: int = 0
+    ascii: bool = False
+    """-a / ``ascii``: traffic dumps (debug 3 and up) as text instead of hex."""
+    multi_accept: int | None = None
+    """-m: accepts per readiness event; None lets the loop drain the backlog (uvloop)."""
     client_acl: int = 0
     control_acl: int = 0
     grace: float = 10.0

@@ -23,7 +23,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from .clients import ClientRecord
 from .connect import Connect
@@ -91,6 +91,7 @@ class ClientSide(asyncio.Protocol):
         "upstream", "pending", "scanner", "eof_down", "eof_up", "closed", "connecting",
         "released", "sent", "held",
     )
+    upstream_class: ClassVar[type[ServerSide]] = ServerSide
 
     def __init__(self, proxy: ProxyState) -> None:
         self.proxy = proxy
@@ -142,7 +143,7 @@ class ClientSide(asyncio.Protocol):
         record.server = index
         server.conns += 1
         self.index, self.server = index, server
-        self.upstream = ServerSide(self)
+        self.upstream = self.upstream_class(self)
         loop = proxy.loop
         if server.family == socket.AF_UNIX:
             coro = loop.create_unix_connection(self._factory, server.address)

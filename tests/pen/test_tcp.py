@@ -435,7 +435,7 @@ def test_daemon_reports_startup_failure(backends):
     assert "cannot listen on 127.0.0.1:" in run.stderr
 
 
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop", ["asyncio", "poll", "uvloop"])
 def test_both_event_loops_proxy_and_log(tmp_path, backends, pen, loop):
     (echo,) = backends("E", mode="echo")
     port = free_port()
