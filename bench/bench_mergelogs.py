@@ -156,6 +156,18 @@ def speed(args: argparse.Namespace) -> None:
             f"({args.lines:,} vs {args.c_lines:,} lines); "
             f"same {args.c_lines:,}-line input: {runs[1].rate / runs[2].rate:.1f}x"
         )
+    ceiling = run_ceiling(big, big_dir, args.work / "ceiling-big.log")
+    print(ceiling.row())
+    if ceiling.rate and runs[0].rate:
+        print(f"ours / runtime ceiling: {runs[0].rate / ceiling.rate:.2f}x")
+
+
+def run_ceiling(farm: genlogs.Farm, path: Path, out: Path) -> Run:
+    """ceiling_mergelogs.py: what CPython does with no real merge (not scored)."""
+    script = Path(__file__).with_name("ceiling_mergelogs.py")
+    command = [sys.executable, str(script), str(out), str(path / genlogs.PEN_FILE)]
+    seconds, rss, code = timed([*command, *server_args(farm, path)])
+    return Run("runtime ceiling", farm.requests, seconds, rss, code, path, out)
 
 
 MATRIX = list(itertools.product((2, 4, 8), (10.0, 100.0, 1000.0), (0.0, 2.0, 5.0)))

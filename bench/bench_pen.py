@@ -1,6 +1,7 @@
 """Balancer benchmark: wrk through our pen, Debian's pen and HAProxy to two nginx backends.
 
-Runs keep-alive and one-connection-per-request modes, interleaving the three proxies and
+Also runs bare_proxy.py, the least a uvloop proxy does, as this runtime's ceiling.
+Runs keep-alive and one-connection-per-request modes, interleaving the proxies and
 repeating each run; prints requests/s, p99 latency and the proxy's CPU time per request
 (from /proc, the steadiest figure on a shared machine) per proxy, each the median of the
 repeats, and our ratio to C pen. Loopback only; every process started here is stopped by pid.
@@ -60,7 +61,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
+def wait_port(port: int, name: str = "", timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -68,7 +69,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
+    raise RuntimeError(f"{name or 'nothing'} does not listen on {port}")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -117,7 +118,7 @@ def main() -> int:
         procs.append(subprocess.Popen(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)],
                                       stderr=subprocess.DEVNULL))
         wait_port(p1)
-        ports = {name: free_port() for name in ("ours", "C pen", "haproxy")}
+        ports = {name: free_port() for name in ("ours", "C pen", "haproxy", "bare")}
         backends = [f"127.0.0.1:{p1}", f"127.0.0.1:{p2}"]
         (work / "haproxy.cfg").write_text(HAPROXY_CONF.format(port=ports["haproxy"], p1=p1, p2=p2))
         commands = {
@@ -125,13 +126,15 @@ def main() -> int:
                      str(ports["ours"]), *backends],
             "C pen": ["/usr/bin/pen", "-f", "-r", "-x", "4096", str(ports["C pen"]), *backends],
             "haproxy": ["haproxy", "-db", "-f", str(work / "haproxy.cfg")],
+            "bare": [sys.executable, str(Path(__file__).with_name("bare_proxy.py")),
+                     str(ports["bare"]), *backends],
         }
         pids = {}
         for name, cmd in commands.items():
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
             pids[name] = procs[-1].pid
-            wait_port(ports[name])
+            wait_port(ports[name], name)
         for mode, close in (("keep-alive", False), ("conn/request", True)):
             results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in commands}
             for _ in range(args.repeat):

@@ -1,0 +1,84 @@
+"""The least a Python TCP proxy can do: uvloop Protocols, round robin, nothing else.
+
+bench_pen.py runs it beside our pen as the ceiling of this runtime: no client table, limits,
+failover, timeouts, logging or accounting, only accept, connect (with pen's Task-free
+connect driver), relay and close.
+
+    python bench/bare_proxy.py PORT HOST:PORT [HOST:PORT ...]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+
+import uvloop
+
+from pen.connect import Connect
+
+
+class Upstream(asyncio.Protocol):
+    """The backend side: relays to the client, closes it at the end."""
+
+    def __init__(self, client: Downstream) -> None:
+        self.client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.client.attach(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self.client.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.transport.close()
+
+
+class Downstream(asyncio.Protocol):
+    """The client side: connects upstream on accept, holds what arrives before that."""
+
+    targets: itertools.cycle[tuple[str, int]]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.up: asyncio.Transport | None = None
+        self.held: list[bytes] = []
+        host, port = next(self.targets)
+        loop = asyncio.get_running_loop()
+        Connect(loop.create_connection(lambda: Upstream(self), host, port), self.failed).start()
+
+    def failed(self, error: BaseException | None) -> None:
+        if error is not None:
+            self.transport.close()
+
+    def attach(self, up: asyncio.Transport) -> None:
+        self.up = up
+        for data in self.held:
+            up.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.up is None:
+            self.held.append(data)
+        else:
+            self.up.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.up is not None:
+            self.up.close()
+
+
+async def serve(port: int, targets: list[tuple[str, int]]) -> None:
+    Downstream.targets = itertools.cycle(targets)
+    server = await asyncio.get_running_loop().create_server(Downstream, "0.0.0.0", port,
+                                                            backlog=4096)
+    await server.serve_forever()
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    targets = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[2:])]
+    uvloop.run(serve(port, targets))
+
+
+if __name__ == "__main__":
+    main()
