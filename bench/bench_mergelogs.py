@@ -159,7 +159,7 @@ def speed(args: argparse.Namespace) -> None:
     ceiling = run_ceiling(big, big_dir, args.work / "ceiling-big.log")
     print(ceiling.row())
     if ceiling.rate and runs[0].rate:
-        print(f"ours / runtime ceiling: {runs[0].rate / ceiling.rate:.2f}x")
+        print(f"speed ratio ours/ceiling: {runs[0].rate / ceiling.rate:.2f}x")
 
 
 def run_ceiling(farm: genlogs.Farm, path: Path, out: Path) -> Run:

@@ -244,3 +244,4 @@ def test_bench_script_runs_both_tools_end_to_end(tmp_path, capsys):
     assert len(ours) == 2 and all("lost 0  dup/unknown 0" in line for line in ours)
     assert "C mergelogs (TZ=UTC)" in out
     assert "speed ratio ours/C" in out
+    assert "runtime ceiling" in out and "speed ratio ours/ceiling" in out
