@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from mergelogs.accesslog import STAMP_LEN, AccessLine, AccessParser, format_stamp, unescape
 from mergelogs.order import Orderer, Placed
-from mergelogs.penwindow import ClockOffset, PenWindow, normalize_address
+from mergelogs.penwindow import ClockOffset, Key, PenWindow, normalize_address
 from pen.penlog import reduce_request
 
 LOOKAHEAD = 4096
@@ -90,10 +90,8 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[AccessLine]:
     return map(parse, lines)
 
 
-def request_key(request: bytes | None) -> bytes | None:
-    """A backend line's ``%r`` as pen would have logged it; None if the line has none."""
-    if not request or request == b"-":
-        return None
+def request_key(request: bytes) -> bytes:
+    """A backend line's ``%r`` (not empty, not ``-``) as pen would have logged it."""
     return reduce_request(unescape(request) if 92 in request else request)
 
 
@@ -158,10 +156,10 @@ class Merger:
         Each second's lines vote on their backends' clock offsets on the way in and are
         matched on the way out, at least LOOKAHEAD lines and HOLD seconds later.
         """
-        pending: deque[tuple[int, list[Placed], list[bytes | None]]] = deque()
+        pending: deque[tuple[int, list[Placed], list[Key | None]]] = deque()
         held = 0
         for second, lines in self._orderer:
-            pending.append((second, lines, self._enter(lines)))
+            pending.append((second, lines, self._enter(second, lines)))
             held += len(lines)
             while held - len(pending[0][1]) >= LOOKAHEAD and second - pending[0][0] >= HOLD:
                 first, lines, keys = pending.popleft()
@@ -171,35 +169,46 @@ class Merger:
             yield self._match(*pending.popleft())
         self._window.close()
 
-    def _enter(self, lines: list[Placed]) -> list[bytes | None]:
-        """Find each line's request key, load pen.log ahead of it and let it vote."""
+    def _enter(self, second: int, lines: list[Placed]) -> list[Key | None]:
+        """Find each line's key, load pen.log ahead of the second and let the lines vote.
+
+        No line of a second's bucket is later than the second (late lines join a later
+        bucket), so one load covers them all.
+        """
         window, servers, clocks = self._window, self._servers, self._clocks
-        reach = self._settings.jitter + self._settings.radius
-        keys: list[bytes | None] = []
+        window.load(second + self._settings.jitter + self._settings.radius)
+        vote = window.vote
+        keys: list[Key | None] = []
+        seen = self._seen
         for source, _, line in lines:
             epoch = line.epoch
-            key = request_key(line.request) if epoch is not None else None
+            request = line.request
+            if epoch is None or not request or request == b"-":
+                keys.append(None)
+                continue
+            key = (servers[source], request_key(request))
             keys.append(key)
-            if key is not None:
-                window.load(epoch + reach)  # type: ignore[operator]
-                self._seen += 1
-                clock = clocks[source]
-                if clock.votes < CALIBRATION or not self._seen % VOTE_EVERY:
-                    window.vote((servers[source], key), epoch, clock)  # type: ignore[arg-type]
+            seen += 1
+            clock = clocks[source]
+            if clock.votes < CALIBRATION or not seen % VOTE_EVERY:
+                vote(key, epoch, clock)
+        self._seen = seen
         return keys
 
-    def _match(self, second: int, lines: list[Placed], keys: list[bytes | None]) -> list[bytes]:
+    def _match(self, second: int, lines: list[Placed], keys: list[Key | None]) -> list[bytes]:
         """The output lines of one second: clients restored where pen.log has them."""
-        window, servers, clocks = self._window, self._servers, self._clocks
+        window, clocks = self._window, self._clocks
         window.evict(second - self._settings.jitter - 2 * self._settings.radius)
+        take = window.take
         matched = self._matched
+        utc = self._settings.utc
         out = []
         for placed, key in zip(lines, keys, strict=True):
             source, _, line = placed
             epoch = line.epoch
             client = None
-            if key is not None and epoch is not None:
-                client = window.take((servers[source], key), epoch, clocks[source])
+            if key is not None:  # then epoch is not None either
+                client = take(key, epoch, clocks[source])  # type: ignore[arg-type]
             if client is None:
                 raw = line.raw
                 self._rejected(placed, "unparsable" if epoch is None
@@ -207,7 +216,7 @@ class Merger:
             else:
                 matched[source] += 1
                 raw = line.with_client(client)
-            if self._settings.utc and epoch is not None:
+            if utc and epoch is not None:
                 raw = self._to_utc(raw, line, len(raw) - len(line.raw))
             out.append(raw)
         return out

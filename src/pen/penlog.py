@@ -46,7 +46,7 @@ def reduce_request(data: bytes) -> bytes:
     data = data[:KEEP_MAX]
     if 13 in data or 10 in data:
         data = _first_line(data)
-    return data.translate(_HIGH_TO_DOT)
+    return data if data.isascii() else data.translate(_HIGH_TO_DOT)
 
 
 def format_line(client: str, epoch: int, server: str, data: bytes) -> bytes:
