@@ -236,7 +236,10 @@ class AccessParser:
         stamp_end = open_bracket + 2 + STAMP_LEN
         if open_bracket < 0 or raw[stamp_end : stamp_end + 1] != b"]":
             return AccessLine(raw, None)
-        epoch = self.epoch_of(raw[open_bracket + 2 : stamp_end])
+        stamp = raw[open_bracket + 2 : stamp_end]
+        epoch = self._stamps.get(stamp, -1)
+        if epoch == -1:
+            epoch = self.epoch_of(stamp)
         if epoch is None:
             return AccessLine(raw, None)
         return AccessLine(raw, epoch, open_bracket + 2, request_field(raw, stamp_end))

@@ -22,7 +22,7 @@ HOLD = 10
 ahead shows its first lines late in the merged order, and they need their votes in first."""
 CALIBRATION = 512
 """Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
-VOTE_EVERY = 4
+VOTE_EVERY = 8
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ comes out next to its neighbours.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from mergelogs.accesslog import AccessLine
 
 _CHUNK = 512
 _LEADING_MAX = 10_000
+_NEVER = -(2**63)
+"""A watermark below every stamp: the input has shown none yet."""
 
 
 @dataclass(slots=True)
@@ -99,36 +102,38 @@ class Orderer:
     def _read_chunk(self, index: int) -> bool:
         """Read up to a chunk of lines from one input; False once it is exhausted."""
         source = self._sources[index]
-        stats = source.stats
         buckets = self._buckets
-        count = 0
-        for line in source.lines:
-            count += 1
-            placed = (index, source.lineno + count, line)
+        lineno = source.lineno
+        last = source.last
+        mark = source.watermark if source.watermark is not None else _NEVER
+        unparsable = 0
+        for line in itertools.islice(source.lines, _CHUNK):
+            lineno += 1
             epoch = line.epoch
             if epoch is None:
-                stats.unparsable += 1
-                if source.last is None:
-                    source.leading.append(placed)
+                unparsable += 1
+                if last is None:
+                    source.leading.append((index, lineno, line))
                     if len(source.leading) >= _LEADING_MAX:
                         self._flush_leading(source, None)
                 else:
-                    self._place(placed, source.last)
+                    self._place((index, lineno, line), last)
+                continue
+            if last is None and source.leading:
+                self._flush_leading(source, epoch)
+            last = epoch
+            if epoch > mark:
+                mark = epoch
+            bucket = buckets.get(epoch)
+            if bucket is not None:  # released seconds have no bucket left
+                bucket.append((index, lineno, line))
             else:
-                if source.leading:
-                    self._flush_leading(source, epoch)
-                source.last = epoch
-                if source.watermark is None or epoch > source.watermark:
-                    source.watermark = epoch
-                bucket = buckets.get(epoch)
-                if bucket is not None:  # released seconds have no bucket left
-                    bucket.append(placed)
-                else:
-                    self._place(placed, epoch)
-            if count >= _CHUNK:
-                break
-        source.lineno += count
-        stats.lines += count
+                self._place((index, lineno, line), epoch)
+        count = lineno - source.lineno
+        source.lineno, source.last = lineno, last
+        source.watermark = None if mark == _NEVER else mark
+        source.stats.lines += count
+        source.stats.unparsable += unparsable
         if self._on_lines is not None and count:
             self._on_lines(count)
         return count == _CHUNK
