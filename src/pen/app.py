@@ -204,6 +204,11 @@ class ProxyState:
         """This process's id."""
         return os.getpid()
 
+    def debug_changed(self) -> None:
+        """Log debug messages from now on if the level is above 0 (dumps from 3 on)."""
+        level = logging.DEBUG if self.core.settings.debug else logging.WARNING
+        logging.getLogger("pen").setLevel(level)
+
     # -- signals -----------------------------------------------------------------------------
     def hangup(self) -> None:
         """SIGHUP: reopen the log file (rotation) and re-run the -F file."""

@@ -184,6 +184,17 @@ def _exit(state: PenState, args: list[str], now: float) -> str:
     return ""
 
 
+def _debug(state: PenState, args: list[str], now: float) -> str:
+    """``debug [N]``: set or show the debug level; the running balancer logs at it now."""
+    reply = _debug_level(state, args, now)
+    if args:
+        state.hooks.debug_changed()
+    return reply
+
+
+_debug_level = _number_setting("debug", 0)
+
+
 def _pid(state: PenState, args: list[str], now: float) -> str:
     return f"{state.hooks.pid()}\n"
 
@@ -249,7 +260,7 @@ HANDLERS: dict[str, Handler] = {
     "conn_max": _grow_setting("conn_max"),
     "control": _control,
     "control_acl": _acl_setting("control_acl"),
-    "debug": _number_setting("debug", 0),
+    "debug": _debug,
     "exit": _exit,
     "include": _include,
     "log": _log,

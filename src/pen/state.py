@@ -33,6 +33,9 @@ class Hooks(Protocol):
     def pid(self) -> int:
         """The balancer's process id."""
 
+    def debug_changed(self) -> None:
+        """Apply settings.debug to the running balancer's logging (the ``debug`` command)."""
+
 
 class NullHooks:
     """Hooks for a state that is not serving (tests, option parsing)."""
@@ -50,6 +53,9 @@ class NullHooks:
     def pid(self) -> int:
         """No process of its own."""
         return 0
+
+    def debug_changed(self) -> None:
+        """No logging to adjust."""
 
 
 def make_server(spec: ServerSpec, udp: bool = False) -> Server:

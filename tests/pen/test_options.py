@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -89,14 +90,18 @@ def test_p_serves_without_epoll(backends, pen):
     assert "anon_inode:[eventpoll]" in _event_fds(plain.pid)
 
 
-def _dumped(pen, backend, extra: list[str]) -> str:
-    port = free_port()
-    proc = pen(["-d", "-d", "-d", *extra, port, backend.spec])
-    assert http_get(port, "/dumped") == b"A"
+def _stderr_after_term(proc) -> str:
     proc.signal(signal.SIGTERM)
     assert proc.proc is not None and proc.proc.stderr is not None
     proc.proc.wait(15)
     return proc.proc.stderr.read().decode()
+
+
+def _dumped(pen, backend, extra: list[str]) -> str:
+    port = free_port()
+    proc = pen(["-d", "-d", "-d", *extra, port, backend.spec])
+    assert http_get(port, "/dumped") == b"A"
+    return _stderr_after_term(proc)
 
 
 def test_traffic_dumps_in_hex_and_with_a_as_text(backends, pen):
@@ -119,7 +124,17 @@ def test_quiet_levels_do_not_dump(backends, pen):
     port = free_port()
     proc = pen(["-d", "-d", port, a.spec])
     assert http_get(port, "/quiet") == b"A"
-    proc.signal(signal.SIGTERM)
-    assert proc.proc is not None and proc.proc.stderr is not None
-    proc.proc.wait(15)
-    assert "client sent" not in proc.proc.stderr.read().decode()
+    assert "client sent" not in _stderr_after_term(proc)
+
+
+def test_debug_and_ascii_commands_start_dumps_at_run_time(backends, pen):
+    (a,) = backends("A")
+    port, ctl = free_port(), free_port()
+    proc = pen(["-u", "root", "-C", f"127.0.0.1:{ctl}", port, a.spec])
+    assert http_get(port, "/before") == b"A"
+    for command in (["debug", "3"], ["ascii"]):
+        subprocess.run(["/usr/bin/penctl", f"127.0.0.1:{ctl}", *command], check=True,
+                       capture_output=True, timeout=10)
+    assert http_get(port, "/after") == b"A"
+    err = _stderr_after_term(proc)
+    assert "GET /after HTTP/1.0" in err and "/before" not in err
