@@ -96,6 +96,11 @@ class Farm:
     """Share of connections that send nothing: a 408 line with no pen.log entry."""
     huge_share: float = 0.0005
     """Share of requests with a 1-8 KB URI (C mergelogs drops lines of 1 KB or more)."""
+    paths: int = 300
+    """Popular paths in the site's catalog."""
+    rare: bool = True
+    """One request in five for a rare URI (search, report, API item...); False: catalog only,
+    an API farm where every request is popular."""
     max_duration: float = 30.0
 
     def address(self, backend: int) -> str:
@@ -233,10 +238,10 @@ def _query_words(rng: random.Random, count: int) -> str:
     return "+".join(rng.choice(_WORDS) for _ in range(count))
 
 
-def pick_uri(rng: random.Random, catalog: Catalog) -> tuple[str, int | None]:
+def pick_uri(rng: random.Random, catalog: Catalog, rare: bool = True) -> tuple[str, int | None]:
     """A URI and its fixed size (None for dynamic pages): mostly popular, some long or odd."""
     draw = rng.random()
-    if draw < 0.80:
+    if draw < 0.80 or not rare:
         index = rng.choices(range(len(catalog.paths)), cum_weights=catalog.cum_weights)[0]
         return catalog.paths[index], catalog.sizes[index]
     if draw < 0.90:
@@ -359,7 +364,7 @@ class _FarmRun:
     def __init__(self, farm: Farm) -> None:
         self.farm = farm
         self.rng = random.Random(farm.seed)
-        self.catalog = make_catalog(self.rng)
+        self.catalog = make_catalog(self.rng, farm.paths)
         population = make_clients(self.rng, farm.population(), farm.ipv6_share)
         self.clients = population
         self.client_weights = list(
@@ -442,7 +447,7 @@ class _FarmRun:
 
     def _http(self, rng: random.Random) -> tuple[bytes, int, int, bytes, bytes | None]:
         """Request line, status, size, user agent and POST body (None for other methods)."""
-        uri, fixed = pick_uri(rng, self.catalog)
+        uri, fixed = pick_uri(rng, self.catalog, self.farm.rare)
         if rng.random() < self.farm.huge_share:
             uri, fixed = huge_uri(rng), None
         proto = "HTTP/1.1" if rng.random() < 0.95 else "HTTP/1.0"
@@ -559,6 +564,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--huge", type=float, default=Farm().huge_share, help="share of 1-8 KB URIs"
     )
+    parser.add_argument("--paths", type=int, default=Farm().paths, help="popular paths")
+    parser.add_argument(
+        "--no-rare", dest="rare", action="store_false", help="only popular paths, no rare URIs"
+    )
     parser.add_argument(
         "--gzip",
         type=int,
@@ -603,6 +612,8 @@ def farm_from_args(args: argparse.Namespace) -> Farm:
         garbage_share=args.garbage,
         idle_share=args.idle,
         huge_share=args.huge,
+        paths=args.paths,
+        rare=args.rare,
         **options,  # type: ignore[arg-type]
     )
 

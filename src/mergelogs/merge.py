@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from mergelogs.accesslog import STAMP_LEN, AccessLine, AccessParser, format_stamp, unescape
+from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
-from mergelogs.penwindow import ClockOffset, Key, PenWindow, normalize_address
+from mergelogs.penwindow import Key, PenWindow, normalize_address
 from pen.penlog import reduce_request
 
 LOOKAHEAD = 4096
@@ -20,9 +21,14 @@ LOOKAHEAD = 4096
 HOLD = 10
 """Seconds of later lines seen at least before a line is matched: a backend whose clock runs
 ahead shows its first lines late in the merged order, and they need their votes in first."""
+HOLD_UNSETTLED = 120
+"""Seconds lines wait at most while a backend's offset is still unknown (see clock.py: a
+popular request matched on a wrong offset goes on taking entries from the wrong seconds)."""
 CALIBRATION = 512
 """Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
 VOTE_EVERY = 8
+COUNT_EVERY = 5
+"""Seconds of log between count estimates of a backend whose votes are weak."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +167,18 @@ class Merger:
         for second, lines in self._orderer:
             pending.append((second, lines, self._enter(second, lines)))
             held += len(lines)
-            while held - len(pending[0][1]) >= LOOKAHEAD and second - pending[0][0] >= HOLD:
+            while (held - len(pending[0][1]) >= LOOKAHEAD and second - pending[0][0] >= HOLD
+                   and (second - pending[0][0] >= HOLD_UNSETTLED or self._settled())):
                 first, lines, keys = pending.popleft()
                 held -= len(lines)
                 yield self._match(first, lines, keys)
         while pending:
             yield self._match(*pending.popleft())
         self._window.close()
+
+    def _settled(self) -> bool:
+        """True when every backend that has voted has its offset placed."""
+        return all(clock.settled or not clock.votes for clock in self._clocks)
 
     def _enter(self, second: int, lines: list[Placed]) -> list[Key | None]:
         """Find each line's key, load pen.log ahead of the second and let the lines vote.
@@ -192,7 +203,17 @@ class Merger:
             clock = clocks[source]
             if clock.votes < CALIBRATION or not seen % VOTE_EVERY:
                 vote(key, epoch, clock)
+            if clock.weak:
+                counts = clock.lines
+                counts[epoch] = counts.get(epoch, 0) + 1
+                clock.requests.add(key[1])
         self._seen = seen
+        radius = self._settings.radius
+        for source, clock in enumerate(clocks):
+            if clock.count_due(second, COUNT_EVERY):
+                entries = window.entry_counts(servers[source], clock.requests,
+                                              second - COUNT_SPAN - radius, second + radius)
+                clock.from_counts(entries, second)
         return keys
 
     def _match(self, second: int, lines: list[Placed], keys: list[Key | None]) -> list[bytes]:

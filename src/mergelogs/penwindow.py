@@ -12,28 +12,24 @@ dropped once older than the oldest line's time minus jitter. They are indexed by
 (server, request) and kept sorted by second, so a lookup is a dict hit and a bisect however
 popular the URL.
 
-Backend clocks are seconds apart from pen's. :class:`ClockOffset` estimates each backend's
-offset from votes: a line votes, for every second ``s`` within ``radius``, with the share of
-its candidates found ``s`` seconds from it. Lines of rare requests put their whole vote on
-the true offset; popular ones spread theirs thinly, so the peak stands out either way.
+Backend clocks are seconds apart from pen's: the window casts the votes and counts the
+entries that :mod:`mergelogs.clock` turns into each backend's offset.
 """
 
 from __future__ import annotations
 
 import bisect
 import ipaddress
-import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mergelogs.clock import ClockOffset
 from pen.penlog import split_line
 
 _BUSY = 32
 """Seconds with entries within the vote radius beyond which a request does not vote."""
-_REACH = 1.1
-"""Seconds around a line's pen time where its own entry must be (1 s of rounding, latency)."""
 SLACK = 30
 """Seconds an entry may outlive the window before it is dropped (see PenWindow.evict)."""
 
@@ -166,58 +162,6 @@ def _insert(seconds: list[int], second: int) -> bool:
     return False
 
 
-class ClockOffset:
-    """A backend's clock offset from pen's (pen minus backend, in seconds), from votes.
-
-    Whole-second stamps turn a true offset of -1.4 s into differences of -1 (60%) and
-    -2 (40%), so the estimate is the centroid of the peak and its neighbours above the
-    background that popular URLs spread over every bin: the fraction says which seconds
-    hold a line's entry (``first`` to ``last`` seconds from the line's own).
-    """
-
-    __slots__ = ("radius", "tally", "votes", "offset", "first", "last", "_aged")
-
-    REFRESH_EVERY = 16
-    HALF_LIFE = 120
-    """Seconds of log after which old votes count half: clocks drift, and NTP steps them."""
-
-    def __init__(self, radius: int) -> None:
-        self.radius = radius
-        self.tally = [0.0] * (2 * radius + 1)
-        self.votes = 0
-        self.offset = 0.0
-        self._aged: int | None = None
-        self._bounds()
-
-    def counted(self, epoch: int) -> None:
-        """Note one more vote, by a line at ``epoch``; refresh the estimate now and then,
-        and age the votes as the log's time passes."""
-        self.votes += 1
-        if self._aged is None:
-            self._aged = epoch
-        elif epoch - self._aged >= self.HALF_LIFE:
-            self._aged = epoch
-            self.tally[:] = [v / 2 for v in self.tally]
-        if self.votes % self.REFRESH_EVERY == 0:
-            self.offset = self._estimate()
-            self._bounds()
-
-    def _bounds(self) -> None:
-        self.first = math.ceil(self.offset - _REACH)
-        self.last = math.floor(self.offset + _REACH)
-
-    def _estimate(self) -> float:
-        tally = self.tally
-        peak = max(range(len(tally)), key=tally.__getitem__)
-        background = sorted(tally)[len(tally) // 2]
-        near = range(max(peak - 1, 0), min(peak + 2, len(tally)))
-        weights = [max(tally[i] - background, 0.0) for i in near]
-        total = sum(weights)
-        if total <= 0:
-            return self.offset
-        return sum(i * w for i, w in zip(near, weights, strict=True)) / total - self.radius
-
-
 class PenWindow:
     """pen.log entries around the lines being matched, indexed for one-to-one matching.
 
@@ -325,6 +269,24 @@ class PenWindow:
         if index is not None:
             index.vote(at, clock.radius, clock.tally)
         clock.counted(at)
+
+    def entry_counts(self, server: str, requests: Container[bytes], first: int,
+                     last: int) -> dict[int, int]:
+        """Entries per second from ``first`` to ``last`` for ``server`` and ``requests``, used
+        or not.
+
+        Only asked while a backend's votes are weak, which is when its requests are few and
+        popular: then there are few keys to walk.
+        """
+        counts: dict[int, int] = {}
+        for (name, request), index in self._index.items():
+            if name != server or request not in requests:
+                continue
+            seconds, slots = index.seconds, index.slots
+            lo = bisect.bisect_left(seconds, first)
+            for second in seconds[lo : bisect.bisect_right(seconds, last, lo)]:
+                counts[second] = counts.get(second, 0) + slots[second][0]  # type: ignore[operator]
+        return counts
 
     def close(self) -> None:
         """Count the entries still unused at the end as unused."""
