@@ -6,9 +6,10 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import os
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import click
@@ -18,7 +19,8 @@ from rich.table import Table
 
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
-from mergelogs.streams import Input, atomic_output, open_input, read_lines
+from mergelogs.parallel import ParallelMerge, plan
+from mergelogs.streams import atomic_output, open_all, read_lines
 
 log = logging.getLogger("mergelogs")
 
@@ -66,20 +68,12 @@ class BackendSpec(click.ParamType):
         return str(infos[0][4][0])
 
 
-def _open(name: str) -> Input:
-    try:
-        return open_input(name)
-    except OSError as exc:
-        raise InputError(name, exc.strerror or str(exc)) from exc
-
-
 class _Reporter:
-    """Progress bar (when wanted) fed by the merge's line counts and the inputs' positions."""
+    """Progress bar (when wanted) fed by the merge's line counts and the bytes read so far."""
 
-    def __init__(self, inputs: list[Input], console: Console, show: bool) -> None:
-        self._inputs = inputs
-        sizes = [i.size for i in inputs]
+    def __init__(self, sizes: list[int | None], console: Console, show: bool) -> None:
         total = sum(s for s in sizes if s is not None) if None not in sizes else None
+        self.position: Callable[[], int] = lambda: 0
         self.progress = Progress(
             TextColumn("merging"),
             BarColumn(),
@@ -96,8 +90,7 @@ class _Reporter:
     def lines(self, count: int) -> None:
         self._lines += count
         if self._lines % 8192 < count:
-            done = sum(i.position() for i in self._inputs)
-            self.progress.update(self._task, completed=done, lines=self._lines)
+            self.progress.update(self._task, completed=self.position(), lines=self._lines)
 
 
 def _summary_table(backends: list[Backend], result: Result) -> Table:
@@ -134,6 +127,8 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
               help="Largest backend clock offset to estimate, in seconds.")
 @click.option("--max-unmatched", type=click.FloatRange(0, 100), default=None,
               help="Exit 1 if more than this percentage of lines stay unmatched.")
+@click.option("--jobs", type=click.IntRange(0), default=0,
+              help="Processes for groups of backends; 0: one per CPU, at most one per backend.")
 @click.argument("backends", nargs=-1, type=BackendSpec())
 def main(
     penlog: str | None,
@@ -149,6 +144,7 @@ def main(
     reorder: int,
     max_skew: int,
     max_unmatched: float | None,
+    jobs: int,
     backends: tuple[Backend, ...],
 ) -> None:
     """Merge backend access logs into one time-ordered log with pen's client addresses.
@@ -169,8 +165,8 @@ def main(
     settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
     try:
         with _no_cycle_collection():
-            result = _run(penlog, list(backends), settings, output, rejects,
-                          console, verbose or console.is_terminal)
+            result = _run(penlog, list(backends), settings, jobs or os.cpu_count() or 1, output,
+                          rejects, console, verbose or console.is_terminal)
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
@@ -213,36 +209,39 @@ def _run(
     penlog: str,
     backends: list[Backend],
     settings: Settings,
+    jobs: int,
     output: str | None,
     rejects: str | None,
     console: Console,
     show_progress: bool,
 ) -> Result:
     with contextlib.ExitStack() as stack:
-        pen_input = _open(penlog)
-        stack.callback(pen_input.close)
-        inputs = []
-        for backend in backends:
-            inputs.append(_open(backend.name))
-            stack.callback(inputs[-1].close)
+        pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
+        sizes = [i.size for i in inputs]
+        groups = plan(sizes, jobs)
+        if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once
+            groups = [list(range(len(backends)))]
         reject_out: BinaryIO | None = None
         if rejects is not None:
             reject_out = stack.enter_context(atomic_output(rejects))
-        reporter = _Reporter(inputs, console, show_progress)
+        reporter = _Reporter(sizes, console, show_progress)
         out = stack.enter_context(atomic_output(output))
-        merger = Merger(
-            backends,
-            [read_lines(i) for i in inputs],
-            read_lines(pen_input),
-            settings,
-            _reject_writer(backends, reject_out),
-            reporter.lines,
-        )
+        reject = _reject_writer(backends, reject_out)
+        merge: Merger | ParallelMerge
+        if len(groups) > 1:
+            merge = ParallelMerge(penlog, backends, groups, settings, reject, reporter.lines)
+            reporter.position = lambda: sum(merge.positions)  # type: ignore[union-attr]
+            blocks: Iterable[Iterable[bytes]] = ((block,) for block in merge)
+        else:
+            merge = Merger(backends, [read_lines(i) for i in inputs], read_lines(pen_input),
+                           settings, reject, reporter.lines)
+            reporter.position = lambda: sum(i.position() for i in inputs)
+            blocks = merge.batches()
         with reporter.progress:
             write = out.writelines
-            for batch in merger.batches():
+            for batch in blocks:
                 write(batch)
-        return merger.result()
+        return merge.result()
     raise AssertionError("unreachable")
 
 

@@ -123,13 +123,14 @@ class Merger:
         self._servers = [normalize_address(b.address) for b in backends]
         self._settings = settings
         self._orderer = Orderer([parse_lines(log) for log in logs], settings.window, on_lines)
-        self._window = PenWindow(pen, settings.jitter, settings.shift)
+        self._window = PenWindow(pen, settings.jitter, settings.shift, set(self._servers))
         self._clocks = [ClockOffset(settings.radius) for _ in backends]
         self._reject = reject
         self._matched = [0] * len(backends)
         self._unmatched = [0] * len(backends)
         self._utc_stamps: dict[int, bytes] = {}
-        self._seen = 0
+        self._seen = [0] * len(backends)
+        """Lines with a request per backend: one in VOTE_EVERY votes after calibration."""
 
     def result(self) -> Result:
         """The figures so far (final once the output is exhausted)."""
@@ -157,7 +158,28 @@ class Merger:
             yield from batch
 
     def batches(self) -> Iterator[list[bytes]]:
-        """Yield the output lines in order, a second's worth at a time.
+        """Yield the output lines in order, a second's worth at a time."""
+        for _, _, out in self._seconds():
+            yield out
+
+    def groups(self) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+        """Yield each second's output as (backend, its lines joined), in argument order:
+        what a parent needs to interleave this merge with others of other backends."""
+        for second, lines, out in self._seconds():
+            groups: list[tuple[int, bytes]] = []
+            current, chunk = -1, list[bytes]()
+            for placed, raw in zip(lines, out, strict=True):
+                if placed[0] != current:
+                    if chunk:
+                        groups.append((current, b"".join(chunk)))
+                    current, chunk = placed[0], []
+                chunk.append(raw)
+            if chunk:
+                groups.append((current, b"".join(chunk)))
+            yield second, groups
+
+    def _seconds(self) -> Iterator[tuple[int, list[Placed], list[bytes]]]:
+        """Each second, its lines and their output, in order.
 
         Each second's lines vote on their backends' clock offsets on the way in and are
         matched on the way out, at least LOOKAHEAD lines and HOLD seconds later.
@@ -171,9 +193,10 @@ class Merger:
                    and (second - pending[0][0] >= HOLD_UNSETTLED or self._settled())):
                 first, lines, keys = pending.popleft()
                 held -= len(lines)
-                yield self._match(first, lines, keys)
+                yield first, lines, self._match(first, lines, keys)
         while pending:
-            yield self._match(*pending.popleft())
+            first, lines, keys = pending.popleft()
+            yield first, lines, self._match(first, lines, keys)
         self._window.close()
 
     def _settled(self) -> bool:
@@ -189,8 +212,8 @@ class Merger:
         window, servers, clocks = self._window, self._servers, self._clocks
         window.load(second + self._settings.jitter + self._settings.radius)
         vote = window.vote
-        keys: list[Key | None] = []
         seen = self._seen
+        keys: list[Key | None] = []
         for source, _, line in lines:
             epoch = line.epoch
             request = line.request
@@ -199,15 +222,14 @@ class Merger:
                 continue
             key = (servers[source], request_key(request))
             keys.append(key)
-            seen += 1
+            seen[source] += 1
             clock = clocks[source]
-            if clock.votes < CALIBRATION or not seen % VOTE_EVERY:
+            if clock.votes < CALIBRATION or not seen[source] % VOTE_EVERY:
                 vote(key, epoch, clock)
             if clock.weak:
                 counts = clock.lines
                 counts[epoch] = counts.get(epoch, 0) + 1
                 clock.requests.add(key[1])
-        self._seen = seen
         radius = self._settings.radius
         for source, clock in enumerate(clocks):
             if clock.count_due(second, COUNT_EVERY):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -168,10 +168,14 @@ class PenWindow:
     :param lines: pen.log lines in file order (nearly sorted by epoch).
     :param jitter: the widest distance in seconds between a line and its entry.
     :param shift: seconds subtracted from pen epochs first (``-t``).
+    :param servers: the (normalised) backend addresses whose entries are kept; entries for
+        other servers can match no line and count as unused at once. None keeps all.
     """
 
-    def __init__(self, lines: Iterable[bytes], jitter: int, shift: int = 0) -> None:
+    def __init__(self, lines: Iterable[bytes], jitter: int, shift: int = 0,
+                 servers: Collection[str] | None = None) -> None:
         self.stats = WindowStats()
+        self._wanted = servers
         self._lines = iter(lines)
         self._jitter = jitter
         self._shift = shift
@@ -179,7 +183,7 @@ class PenWindow:
         self._loaded: deque[tuple[int, Key]] = deque()
         """(second, key) each time a key's entries reach a new second: what to evict."""
         self._servers: dict[bytes, str] = {}
-        """pen.log's spelling of each server, normalised once."""
+        """pen.log's spelling of each server, normalised once ("" for one not kept)."""
         self._loaded_to = -END
         self._evicted_to: int | None = None
 
@@ -192,7 +196,7 @@ class PenWindow:
         servers = self._servers
         loaded = self._loaded.append
         shift = self._shift
-        entries = unusable = 0
+        entries = unusable = unused = 0
         for line in self._lines:
             entries += 1
             parts = line.split(b" ", 3)
@@ -206,10 +210,13 @@ class PenWindow:
                     unusable += 1  # not a pen.log line, a Unix peer, or an error text
                     continue
                 client, stamp, server, request = fields  # type: ignore[assignment]
-            epoch = int(stamp) - shift
             name = servers.get(server)
             if name is None:
-                name = servers[server] = normalize_address(server)
+                name = servers[server] = self._kept(server)
+            if not name:
+                unused += 1
+                continue
+            epoch = int(stamp) - shift
             key = (name, request)
             index = index_of.get(key)
             if index is None:
@@ -225,6 +232,12 @@ class PenWindow:
         self._loaded_to = loaded_to
         self.stats.entries += entries
         self.stats.unusable += unusable
+        self.stats.unused += unused
+
+    def _kept(self, server: bytes) -> str:
+        """The normalised name of a pen.log server field, "" if its entries are not kept."""
+        name = normalize_address(server)
+        return name if self._wanted is None or name in self._wanted else ""
 
     def evict(self, before: int) -> None:
         """Forget entries older than ``before`` (by ``SLACK`` seconds at a time); unused ones

@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO
 
+from mergelogs.errors import InputError
+
 
 def _gunzip(raw: BinaryIO) -> IO[bytes]:
     return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), _READ_BUFFER)
@@ -71,6 +73,21 @@ def open_input(name: str) -> Input:
         if head.startswith(magic):
             return Input(name, raw, opener(raw), size)
     return Input(name, raw, raw, size)
+
+
+def open_all(stack: contextlib.ExitStack[bool | None], names: list[str]) -> list[Input]:
+    """Open every input, closed with ``stack``.
+
+    :raises InputError: an input cannot be opened (named in the error).
+    """
+    inputs = []
+    for name in names:
+        try:
+            inputs.append(open_input(name))
+        except OSError as exc:
+            raise InputError(name, exc.strerror or str(exc)) from exc
+        stack.callback(inputs[-1].close)
+    return inputs
 
 
 class ReadError(OSError):

@@ -196,7 +196,9 @@ def test_progress_bar_renders_on_a_terminal(farm):
 
     inputs = [open_input(name) for name in farm[1:]]
     screen = StringIO()
-    reporter = _Reporter(inputs, Console(file=screen, force_terminal=True, width=100), True)
+    reporter = _Reporter([i.size for i in inputs],
+                         Console(file=screen, force_terminal=True, width=100), True)
+    reporter.position = lambda: sum(i.position() for i in inputs)
     with reporter.progress:
         for line in inputs[0].stream:
             reporter.lines(8192)

@@ -1,0 +1,200 @@
+"""The merge spread over processes, one per group of backends.
+
+Design notes
+------------
+Matching a backend's lines needs only its own lines, pen.log's entries for its address and
+its own clock offset, so groups of backends merge independently: each worker process runs a
+:class:`~mergelogs.merge.Merger` over its backends and the whole pen.log (keeping only its
+servers' entries) and sends each second's output as one joined block per backend. The
+parent only interleaves the workers' seconds, backends in argument order within a second,
+and writes the blocks: it never touches a line. A worker blocks when its pipe is full, so
+memory stays bounded by each worker's window, as in one process.
+
+The output is the one-process merge's, byte for byte, but for two rare cases: a line later
+than the reorder window may be placed in another second (each group releases its seconds on
+its own backends' progress), and on a farm where every request is popular the offsets come
+from counts taken at other moments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import heapq
+import itertools
+import multiprocessing
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+
+from mergelogs.errors import InputError
+from mergelogs.merge import Backend, BackendStats, Merger, Reject, Result, Settings
+from mergelogs.streams import Input, open_all, read_lines
+
+SEND_BYTES = 1 << 20
+"""Output bytes a worker gathers before sending them to the parent."""
+
+Group = tuple[int, bytes]
+"""(backend index, the joined output lines of that backend in one second)."""
+Second = tuple[int, list[Group], list[Reject]]
+"""A second of one worker's output, and the lines in it that kept their original client."""
+
+
+def plan(sizes: list[int | None], jobs: int) -> list[list[int]]:
+    """Backend indices per worker: biggest log first onto the least loaded worker, so the
+    workers finish together; unknown sizes (pipes) count as the average."""
+    known = [size for size in sizes if size is not None]
+    average = sum(known) / len(known) if known else 1
+    weights = [float(size) if size is not None else average for size in sizes]
+    loads = [(0.0, worker) for worker in range(min(jobs, len(sizes)))]
+    groups: list[list[int]] = [[] for _ in loads]
+    for index in sorted(range(len(sizes)), key=lambda i: -weights[i]):
+        load, worker = heapq.heappop(loads)
+        groups[worker].append(index)
+        heapq.heappush(loads, (load + weights[index], worker))
+    return [sorted(group) for group in groups]
+
+
+def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[int],
+          settings: Settings) -> None:
+    """A worker: merge ``backends`` (numbered ``indices`` in the parent) and send the output.
+
+    Messages: ("seconds", [Second...], lines read, bytes read), then ("done", Result), or
+    ("input", name, reason) / ("os", filename, reason) on failure.
+    """
+    try:
+        with contextlib.ExitStack() as stack:
+            pen, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
+            rejects: list[Reject] = []
+            read = [0]
+
+            def reject(item: Reject) -> None:
+                rejects.append(dataclasses.replace(item, backend=indices[item.backend]))
+
+            def lines(count: int) -> None:
+                read[0] += count
+
+            merger = Merger(backends, [read_lines(i) for i in inputs], read_lines(pen),
+                            settings, reject, lines)
+            gathered: list[Second] = []
+            size = 0
+            for second, groups in merger.groups():
+                gathered.append((second, [(indices[b], block) for b, block in groups],
+                                 rejects[:]))
+                rejects.clear()
+                size += sum(len(block) for _, block in groups)
+                if size >= SEND_BYTES:
+                    conn.send(("seconds", gathered, read[0], _position(inputs)))
+                    gathered, size, read[0] = [], 0, 0
+            conn.send(("seconds", gathered, read[0], _position(inputs)))
+            conn.send(("done", merger.result()))
+    except InputError as exc:
+        conn.send(("input", exc.name, exc.reason))
+    except OSError as exc:
+        conn.send(("os", exc.filename, exc.strerror or str(exc)))
+    finally:
+        conn.close()
+
+
+def _position(inputs: list[Input]) -> int:
+    return sum(i.position() for i in inputs)
+
+
+class ParallelMerge:
+    """Run the merge in ``len(groups)`` worker processes; iterate for the output blocks.
+
+    :param groups: backend indices per worker (see :func:`plan`).
+    :param reject: called in the parent for every line that kept its original client.
+    :param on_lines: progress, with the number of lines read since the last call.
+    """
+
+    def __init__(self, penlog: str, backends: list[Backend], groups: list[list[int]],
+                 settings: Settings, reject: Callable[[Reject], None] | None = None,
+                 on_lines: Callable[[int], None] | None = None) -> None:
+        self._backends = backends
+        self._groups = groups
+        self._reject = reject
+        self._on_lines = on_lines
+        self._results: list[Result | None] = [None] * len(groups)
+        self.positions = [0] * len(groups)
+        """Raw bytes each worker has read of its backend logs (for a progress bar)."""
+        context = multiprocessing.get_context("fork")
+        self._conns: list[Connection] = []
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        for group in groups:
+            parent, child = context.Pipe(duplex=False)
+            proc = context.Process(
+                target=_work, args=(child, penlog, [backends[i] for i in group], group, settings),
+                daemon=True)
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The output blocks in order: by second, then backend in argument order."""
+        try:
+            streams = [self._seconds(worker) for worker in range(len(self._groups))]
+            merged = heapq.merge(*streams, key=lambda item: item[0])
+            for _, same in itertools.groupby(merged, key=lambda item: item[0]):
+                parts = list(same)
+                if self._reject is not None:
+                    rejects = [item for _, _, items in parts for item in items]
+                    for item in sorted(rejects, key=lambda r: (r.backend, r.lineno)):
+                        self._reject(item)
+                for _, block in sorted(group for _, groups, _ in parts for group in groups):
+                    yield block
+        finally:
+            self.close()
+
+    def _seconds(self, worker: int) -> Iterator[Second]:
+        """One worker's seconds as they arrive; its result is kept when it ends."""
+        conn = self._conns[worker]
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                raise RuntimeError(f"mergelogs worker {worker} died") from None
+            kind = message[0]
+            if kind == "seconds":
+                _, seconds, lines, position = message
+                self.positions[worker] = position
+                if self._on_lines is not None and lines:
+                    self._on_lines(lines)
+                yield from seconds
+            elif kind == "done":
+                self._results[worker] = message[1]
+                return
+            elif kind == "input":
+                raise InputError(message[1], message[2])
+            else:
+                raise OSError(None, message[2], message[1])
+
+    def result(self) -> Result:
+        """The figures of the whole merge, per backend in argument order.
+
+        Every worker reads all of pen.log: entries and unusable lines are counted once, and
+        an entry that some worker kept is not unused in the others.
+        """
+        results = [r for r in self._results if r is not None]
+        stats = [BackendStats() for _ in self._backends]
+        for group, result in zip(self._groups, self._results, strict=True):
+            if result is not None:
+                for index, figures in zip(group, result.backends, strict=True):
+                    stats[index] = figures
+        if not results:
+            return Result(stats)
+        first = results[0]
+        usable = first.pen_entries - first.pen_unusable
+        unused = sum(r.pen_unused for r in results) - (len(results) - 1) * usable
+        return Result(stats, first.pen_entries, unused, first.pen_unusable)
+
+    def close(self) -> None:
+        """Stop the workers (at once if the output was abandoned) and wait for them."""
+        for conn in self._conns:
+            conn.close()
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.join(timeout=0.1)
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
