@@ -109,14 +109,30 @@ def server_args(farm: genlogs.Farm, path: Path) -> list[str]:
 def timed(
     command: list[str], env: dict[str, str] | None = None, stdout: Path | None = None
 ) -> tuple[float, int, int]:
-    """Run ``command``: wall seconds, peak resident KB of that process, exit status."""
+    """Run ``command``: wall seconds, peak resident KB of its whole process tree (our merge
+    may run worker processes), exit status."""
     with open(stdout or os.devnull, "wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_kb(proc.pid))
+            time.sleep(0.05)
         seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss, proc.returncode
+    return seconds, peak, proc.returncode
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident KB of ``pid`` and its descendants now (0 for a process already gone)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            total += sum(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            total += sum(tree_rss_kb(int(child)) for child in children.read().split())
+    except OSError:
+        pass
+    return total
 
 
 def run_ours(farm: genlogs.Farm, path: Path, out: Path) -> Run:
