@@ -119,9 +119,10 @@ class ClockOffset:
         self.settled = False
         """True once either kind of evidence has placed the offset."""
         self.lines: dict[int, int] = {}
-        self.requests: set[bytes] = set()
-        """The requests counted in ``lines``: pen's entries for others (bodies, header
-        fragments, requests of lines that never came) are not counted against them."""
+        self.requests: dict[bytes, int] = {}
+        """The requests counted in ``lines``, each with the last second it was: pen's entries
+        for others (bodies, header fragments, requests of lines that never came) are not
+        counted against them."""
         self._aged: int | None = None
         self._counted_to: int | None = None
         self._bounds()
@@ -167,6 +168,8 @@ class ClockOffset:
                         self.radius)
         for second in [s for s in self.lines if s < first]:
             del self.lines[second]
+        for request in [r for r, s in self.requests.items() if s < first]:
+            del self.requests[request]
         if lag is not None:
             self.offset = lag
             self.settled = True

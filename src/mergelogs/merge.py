@@ -229,7 +229,7 @@ class Merger:
             if clock.weak:
                 counts = clock.lines
                 counts[epoch] = counts.get(epoch, 0) + 1
-                clock.requests.add(key[1])
+                clock.requests[key[1]] = epoch
         radius = self._settings.radius
         for source, clock in enumerate(clocks):
             if clock.count_due(second, COUNT_EVERY):
