@@ -128,7 +128,7 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
 @click.option("--max-unmatched", type=click.FloatRange(0, 100), default=None,
               help="Exit 1 if more than this percentage of lines stay unmatched.")
 @click.option("--jobs", type=click.IntRange(0), default=0,
-              help="Processes for groups of backends; 0: one per CPU, at most one per backend.")
+              help="Worker processes (0: one per usable CPU, at most one per backend).")
 @click.argument("backends", nargs=-1, type=BackendSpec())
 def main(
     penlog: str | None,
@@ -163,10 +163,11 @@ def main(
     if not console.is_terminal:
         console.width = 160
     settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
+    jobs = jobs or len(os.sched_getaffinity(0))  # the CPUs this process may run on
     try:
         with _no_cycle_collection():
-            result = _run(penlog, list(backends), settings, jobs or os.cpu_count() or 1, output,
-                          rejects, console, verbose or console.is_terminal)
+            result = _run(penlog, list(backends), settings, jobs, output, rejects, console,
+                          verbose or console.is_terminal)
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
