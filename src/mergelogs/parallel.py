@@ -88,11 +88,17 @@ def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[
             conn.send(("seconds", gathered, read[0], _position(inputs)))
             conn.send(("done", merger.result()))
     except InputError as exc:
-        conn.send(("input", exc.name, exc.reason))
+        _tell(conn, ("input", exc.name, exc.reason))
     except OSError as exc:
-        conn.send(("os", exc.filename, exc.strerror or str(exc)))
+        _tell(conn, ("os", exc.filename, exc.strerror or str(exc)))
     finally:
         conn.close()
+
+
+def _tell(conn: Connection, message: tuple[str, str | None, str]) -> None:
+    """Report a failure, unless the parent has gone (it stopped reading: nothing to tell)."""
+    with contextlib.suppress(OSError):
+        conn.send(message)
 
 
 def _position(inputs: list[Input]) -> int:
