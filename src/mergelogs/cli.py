@@ -228,11 +228,17 @@ def _run(
         reporter = _Reporter(sizes, console, show_progress)
         out = stack.enter_context(atomic_output(output))
         reject = _reject_writer(backends, reject_out)
-        merge: Merger | ParallelMerge
+        merge: Merger | ParallelMerge | None = None
+        blocks: Iterable[Iterable[bytes]]
         if len(groups) > 1:
-            merge = ParallelMerge(penlog, backends, groups, settings, reject, reporter.lines)
-            reporter.position = lambda: sum(merge.positions)  # type: ignore[union-attr]
-            blocks: Iterable[Iterable[bytes]] = ((block,) for block in merge)
+            try:
+                merge = ParallelMerge(penlog, backends, groups, settings, reject, reporter.lines)
+            except OSError as exc:
+                log.info("cannot start worker processes (%s): merging in one", exc)
+        if isinstance(merge, ParallelMerge):
+            positions = merge.positions
+            reporter.position = lambda: sum(positions)
+            blocks = ((block,) for block in merge)
         else:
             merge = Merger(backends, [read_lines(i) for i in inputs], read_lines(pen_input),
                            settings, reject, reporter.lines)

@@ -111,6 +111,8 @@ class ParallelMerge:
     :param groups: backend indices per worker (see :func:`plan`).
     :param reject: called in the parent for every line that kept its original client.
     :param on_lines: progress, with the number of lines read since the last call.
+
+    :raises OSError: a worker could not be started (the others are stopped).
     """
 
     def __init__(self, penlog: str, backends: list[Backend], groups: list[list[int]],
@@ -126,15 +128,18 @@ class ParallelMerge:
         context = multiprocessing.get_context("fork")
         self._conns: list[Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
-        for group in groups:
-            parent, child = context.Pipe(duplex=False)
-            proc = context.Process(
-                target=_work, args=(child, penlog, [backends[i] for i in group], group, settings),
-                daemon=True)
-            proc.start()
-            child.close()
-            self._conns.append(parent)
-            self._procs.append(proc)
+        try:
+            for group in groups:
+                parent, child = context.Pipe(duplex=False)
+                self._conns.append(parent)
+                proc = context.Process(target=_work, daemon=True, args=(
+                    child, penlog, [backends[i] for i in group], group, settings))
+                proc.start()
+                child.close()
+                self._procs.append(proc)
+        except OSError:
+            self.close()
+            raise
 
     def __iter__(self) -> Iterator[bytes]:
         """The output blocks in order: by second, then backend in argument order."""

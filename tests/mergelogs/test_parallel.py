@@ -87,3 +87,18 @@ def test_abandoned_output_stops_the_workers(farm):
     assert next(blocks)
     blocks.close()
     assert not any(proc.is_alive() for proc in merge._procs)
+
+
+def test_no_workers_to_be_had_merges_in_one_process(farm, tmp_path, monkeypatch):
+    import multiprocessing.context
+
+    def refuse(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    out, backends = farm
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", refuse)
+    args = ["--jobs", "2", "-p", str(out / genlogs.PEN_FILE),
+            *(f"{b.address}:{b.name}" for b in backends), "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out").read_bytes() == serial(out, backends)[0]
