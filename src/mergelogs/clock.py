@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-import statistics
 from collections.abc import Mapping, Sequence
 
 REACH = 1.1
@@ -37,7 +36,11 @@ MIN_CONTRAST = 3.0
 MIN_SECONDS = 20
 """Seconds of counts needed before they are correlated."""
 COUNT_SPAN = 120
-"""Seconds of counts correlated at a time."""
+"""Seconds of counts fitted at a time."""
+COUNT_EVERY = 5
+"""Seconds of log between count estimates until the offset is placed..."""
+COUNT_REFRESH = 120
+"""... and after: each costs milliseconds, and a placed offset only drifts."""
 
 
 def peak_centroid(scores: Sequence[float], background: float) -> tuple[float, float]:
@@ -81,7 +84,9 @@ def count_lag(
     for start in range(1, 2 * radius + 2):
         gaps = list(map(operator.sub, theirs[start : start + width], totals))
         slope = sum(map(operator.mul, gaps, centred)) / spread
-        left_over = statistics.pvariance(gaps) * width - slope * slope * spread
+        total = sum(gaps)
+        squares = sum(map(operator.mul, gaps, gaps)) - total * total / width
+        left_over = squares - slope * slope * spread
         fits.append((left_over, -slope))
     best = min((i for i in range(len(fits)) if -0.25 <= fits[i][1] <= 1.25),
                key=lambda i: fits[i][0], default=None)
@@ -153,8 +158,10 @@ class ClockOffset:
             self.settled = True
             self._bounds()
 
-    def count_due(self, second: int, every: int) -> bool:
-        """True once per ``every`` seconds of log while the votes are weak."""
+    def count_due(self, second: int) -> bool:
+        """True when the counts should place (or re-check) the offset: while the votes are
+        weak, every COUNT_EVERY seconds of log until placed, then every COUNT_REFRESH."""
+        every = COUNT_REFRESH if self.settled else COUNT_EVERY
         if not self.weak or (self._counted_to is not None and second - self._counted_to < every):
             return False
         self._counted_to = second

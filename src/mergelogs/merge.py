@@ -27,8 +27,6 @@ popular request matched on a wrong offset goes on taking entries from the wrong 
 CALIBRATION = 512
 """Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
 VOTE_EVERY = 8
-COUNT_EVERY = 5
-"""Seconds of log between count estimates of a backend whose votes are weak."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +230,7 @@ class Merger:
                 clock.requests[key[1]] = epoch
         radius = self._settings.radius
         for source, clock in enumerate(clocks):
-            if clock.count_due(second, COUNT_EVERY):
+            if clock.count_due(second):
                 entries = window.entry_counts(servers[source], clock.requests,
                                               second - COUNT_SPAN - radius, second + radius)
                 clock.from_counts(entries, second)
