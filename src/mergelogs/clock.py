@@ -167,16 +167,18 @@ class ClockOffset:
         self._counted_to = second
         return True
 
+    def forget(self, before: int) -> None:
+        """Drop the line counts, and the requests last counted, before second ``before``."""
+        for second in [s for s in self.lines if s < before]:
+            del self.lines[second]
+        for request in [r for r, s in self.requests.items() if s < before]:
+            del self.requests[request]
+
     def from_counts(self, entries: Mapping[int, int], upto: int) -> None:
         """Estimate from counts: this backend's lines and pen's ``entries`` per second, over
-        the last COUNT_SPAN seconds up to ``upto``; forget older line counts."""
-        first = upto - COUNT_SPAN
-        lag = count_lag(self.lines, entries, max(first, min(self.lines, default=upto)), upto,
-                        self.radius)
-        for second in [s for s in self.lines if s < first]:
-            del self.lines[second]
-        for request in [r for r, s in self.requests.items() if s < first]:
-            del self.requests[request]
+        the last COUNT_SPAN seconds up to ``upto``."""
+        first = max(upto - COUNT_SPAN, min(self.lines, default=upto))
+        lag = count_lag(self.lines, entries, first, upto, self.radius)
         if lag is not None:
             self.offset = lag
             self.settled = True

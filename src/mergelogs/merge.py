@@ -27,6 +27,10 @@ popular request matched on a wrong offset goes on taking entries from the wrong 
 CALIBRATION = 512
 """Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
 VOTE_EVERY = 8
+COUNT_REQUESTS_MAX = 4096
+"""Distinct requests beyond which a backend's counts are not fitted: counts are for farms of
+a few popular requests, and a backend with weak votes and many requests (an address that is
+not in pen.log) would cost a lookup per request every few seconds for nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +234,10 @@ class Merger:
                 clock.requests[key[1]] = epoch
         radius = self._settings.radius
         for source, clock in enumerate(clocks):
-            if clock.count_due(second):
+            if not clock.count_due(second):
+                continue
+            clock.forget(second - COUNT_SPAN)
+            if len(clock.requests) <= COUNT_REQUESTS_MAX:
                 entries = window.entry_counts(servers[source], clock.requests,
                                               second - COUNT_SPAN - radius, second + radius)
                 clock.from_counts(entries, second)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections import deque
-from collections.abc import Collection, Container, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -283,17 +283,15 @@ class PenWindow:
             index.vote(at, clock.radius, clock.tally)
         clock.counted(at)
 
-    def entry_counts(self, server: str, requests: Container[bytes], first: int,
+    def entry_counts(self, server: str, requests: Iterable[bytes], first: int,
                      last: int) -> dict[int, int]:
         """Entries per second from ``first`` to ``last`` for ``server`` and ``requests``, used
-        or not.
-
-        Only asked while a backend's votes are weak, which is when its requests are few and
-        popular: then there are few keys to walk.
-        """
+        or not."""
         counts: dict[int, int] = {}
-        for (name, request), index in self._index.items():
-            if name != server or request not in requests:
+        index_of = self._index
+        for request in requests:
+            index = index_of.get((server, request))
+            if index is None:
                 continue
             seconds, slots = index.seconds, index.slots
             lo = bisect.bisect_left(seconds, first)

@@ -7,8 +7,9 @@ import random
 import pytest
 from bench import genlogs, score
 
-from mergelogs.clock import MIN_SECONDS, ClockOffset, count_lag
+from mergelogs.clock import COUNT_EVERY, COUNT_SPAN, MIN_SECONDS, ClockOffset, count_lag
 from mergelogs.merge import Backend, Merger, Settings
+from tests.mergelogs.conftest import BASE, clf, pen
 
 
 def poisson_farm(lag: float, seconds: int = 120, rate: int = 250, seed: int = 1):
@@ -82,3 +83,23 @@ def test_every_request_popular_still_merges_right(tmp_path):
     truth = [-skew for skew in farm.clock_skews()]
     estimated = [backend.offset for backend in merger.result().backends]
     assert all(abs(e - t) < 0.6 for e, t in zip(estimated, truth, strict=True))
+
+
+def test_a_backend_missing_from_pen_log_passes_through_in_bounded_memory():
+    """A mistyped address: no entries, so its votes never firm up. Its lines still all come
+    out with their own client, and what it counts for the count fit stays within the span."""
+    rate = 50  # more distinct requests in a span than are ever fitted
+    lost = [clf("10.0.0.100", BASE + i // rate, b"GET /u/%d HTTP/1.1" % i) for i in range(12000)]
+    good = [clf("10.0.0.100", BASE + i // rate, b"GET /g/%d HTTP/1.1" % i) for i in range(12000)]
+    pens = [pen(f"192.0.2.{i % 250 + 1}", BASE + i // rate, "10.0.0.1",
+                b"GET /g/%d HTTP/1.1" % i) for i in range(12000)]
+    rejects = []
+    merger = Merger([Backend("10.0.0.1", "good"), Backend("10.0.0.9", "typo")], [good, lost],
+                    pens, Settings(), rejects.append)
+    out = [line for batch in merger.batches() for line in batch]
+    assert sorted(out) == sorted([line.replace(b"10.0.0.100", b"192.0.2.%d" % (i % 250 + 1))
+                                  for i, line in enumerate(good)] + lost)
+    assert {r.reason for r in rejects} == {"no pen.log entry"} and len(rejects) == len(lost)
+    typo = merger._clocks[1]
+    assert not typo.settled
+    assert len(typo.requests) <= rate * (COUNT_SPAN + COUNT_EVERY + 1)
