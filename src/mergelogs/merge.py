@@ -169,7 +169,8 @@ class Merger:
         what a parent needs to interleave this merge with others of other backends."""
         for second, lines, out in self._seconds():
             groups: list[tuple[int, bytes]] = []
-            current, chunk = -1, list[bytes]()
+            chunk: list[bytes] = []
+            current = -1
             for placed, raw in zip(lines, out, strict=True):
                 if placed[0] != current:
                     if chunk:

@@ -200,7 +200,8 @@ class PenWindow:
         for line in self._lines:
             entries += 1
             parts = line.split(b" ", 3)
-            if len(parts) == 4 and parts[1].isdigit() and parts[0] and parts[2]:
+            if len(parts) == 4 and parts[1].isdigit() and parts[2] and parts[0] \
+                    and 9 not in parts[0]:
                 client, stamp, server, request = parts
                 if request[-1:] == b"\n":
                     request = request[:-1]

@@ -53,7 +53,7 @@ usage:
   -h use hash for initial server selection
   -j dir    run in chroot
   -l file   logging on (file, or host:port for UDP netlog)
-  -m N      max accepts per event (asyncio loop; uvloop drains the backlog) [unbounded]
+  -m N      max accepts per event (selects the asyncio loop; uvloop drains the backlog)
   -o "cmd"  run a control command now
   -p file   write pid to file
   -P    use poll() rather than epoll()
