@@ -21,11 +21,20 @@ from mergelogs.accesslog import format_stamp
 PEN = [sys.executable, "-m", "pen"]
 
 
+_HANDED_OUT: set[tuple[int, int]] = set()
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port that was free on every address a moment ago (pen's LISTEN cannot take port 0)."""
-    with socket.socket(socket.AF_INET6, kind) as sock:
-        sock.bind(("::", 0))
-        return sock.getsockname()[1]
+    """A port that was free on every address a moment ago (pen's LISTEN cannot take port 0),
+    and never one handed out before: a test that asks for a dead backend's port and then
+    pen's own must not get the same number twice (pen would then balance onto itself)."""
+    while True:
+        with socket.socket(socket.AF_INET6, kind) as sock:
+            sock.bind(("::", 0))
+            port = sock.getsockname()[1]
+        if (kind, port) not in _HANDED_OUT:
+            _HANDED_OUT.add((kind, port))
+            return port
 
 
 def combined_line(client: str, epoch: int, request: bytes, status: int, size: int) -> bytes:
