@@ -10,7 +10,8 @@ ties first-in first-out, and a used entry is gone (C mergelogs reuses entries).
 Entries live in a window: loaded from pen.log up to the newest line's time plus jitter,
 dropped once older than the oldest line's time minus jitter. They are indexed by
 (server, request) and kept sorted by second, so a lookup is a dict hit and a bisect however
-popular the URL.
+popular the URL. The index is cut into generations of a quarter of the jitter on pen's clock,
+and a generation is dropped whole once all of it is too old: eviction costs nothing per entry.
 
 Backend clocks are seconds apart from pen's: the window casts the votes and counts the
 entries that :mod:`mergelogs.clock` turns into each backend's offset.
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections import deque
-from collections.abc import Collection, Iterable
+import math
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,8 +31,11 @@ from pen.penlog import split_line
 
 _BUSY = 32
 """Seconds with entries within the vote radius beyond which a request does not vote."""
-SLACK = 30
-"""Seconds an entry may outlive the window before it is dropped (see PenWindow.evict)."""
+GENERATIONS = 4
+"""Generations of the index per jitter: a dropped generation is at most a quarter of the
+window late, so memory stays within 1.25 windows (see PenWindow.evict)."""
+GENERATION_MIN = 8
+"""Seconds of pen's clock per generation at the least."""
 
 END = 2**63
 """Later than any epoch."""
@@ -59,7 +63,12 @@ class WindowStats:
 
     entries: int = 0
     unusable: int = 0
-    unused: int = 0
+    taken: int = 0
+
+    @property
+    def unused(self) -> int:
+        """Entries no line took (so far): of other servers, out of reach, or left over."""
+        return self.entries - self.unusable - self.taken
 
 
 class _KeyIndex:
@@ -74,13 +83,16 @@ class _KeyIndex:
 
     __slots__ = ("seconds", "live", "slots")
 
-    def __init__(self) -> None:
-        self.seconds: list[int] = []
-        self.live: list[int] = []
-        self.slots: dict[int, list[int | bytes]] = {}
+    def __init__(self, second: int, client: bytes) -> None:
+        self.seconds = [second]
+        self.live = [second]
+        self.slots: dict[int, list[int | bytes]] = {second: [1, client]}
 
     def add(self, second: int, client: bytes) -> bool:
-        """Add an entry (pen.log is nearly sorted); True when it opens a new latest second."""
+        """Add an entry (pen.log is nearly sorted); True when it opens a new latest second.
+
+        The loader inlines the common case, an entry in the latest second or a newer one.
+        """
         slot = self.slots.get(second)
         if slot is None:
             self.slots[second] = [1, client]
@@ -93,62 +105,24 @@ class _KeyIndex:
         slot.append(client)
         return False
 
-    def take(self, first: int, last: int, at: float, jitter: int) -> bytes | None:
-        """Use the entry for a line whose instant on pen's clock is ``at``.
-
-        pen and the backend stamp whole seconds on clocks a fraction apart, so the line's own
-        entry lies in a second from ``first`` to ``last``, less than a second (plus a little
-        latency) from ``at``. Every entry there is equally good, and the first one in wins:
-        taking the earliest candidate of each line in turn keeps a popular URL's entries in
-        step with its lines. Failing that, the nearest within ``jitter`` (earlier on a tie).
-        """
+    def take(self, pos: int) -> bytes:
+        """Use the first unused entry of the live second at ``pos`` (the window counts it)."""
         live = self.live
-        pos = bisect.bisect_left(live, first)
-        if pos == len(live) or live[pos] > last:
-            after = live[pos] - at if pos < len(live) else jitter + 1
-            before = at - live[pos - 1] if pos else jitter + 1
-            if before <= after:
-                pos -= 1
-            if min(before, after) > jitter:
-                return None
         slot = self.slots[live[pos]]
         client = slot.pop(1)
         if len(slot) == 1:
             del live[pos]
         return client  # type: ignore[return-value]
 
-    def vote(self, at: int, radius: int, tally: list[float]) -> None:
-        """Share one vote among the entries within ``radius`` of ``at``.
-
-        A request seen in most seconds around ``at`` says next to nothing about the offset
-        and costs a loop over them all: it does not vote.
-        """
+    def near(self, first: int, last: int) -> list[int]:
+        """The seconds with entries from ``first`` to ``last``."""
         seconds = self.seconds
-        lo = bisect.bisect_left(seconds, at - radius)
-        hi = bisect.bisect_right(seconds, at + radius, lo)
-        if lo == hi or hi - lo > _BUSY:
-            return
-        slots = self.slots
-        near = [(second, slots[second][0]) for second in seconds[lo:hi]]
-        weight = 1.0 / sum(count for _, count in near)  # type: ignore[misc]
-        base = radius - at
-        for second, count in near:
-            tally[second + base] += count * weight
+        lo = bisect.bisect_left(seconds, first)
+        return seconds[lo : bisect.bisect_right(seconds, last, lo)]
 
-    def unused(self) -> int:
-        """How many entries were never used."""
-        return sum(len(slot) - 1 for slot in self.slots.values())
 
-    def drop(self, before: int) -> int:
-        """Forget entries older than ``before``; returns how many were never used."""
-        seconds = self.seconds
-        old = bisect.bisect_left(seconds, before)
-        unused = 0
-        for second in seconds[:old]:
-            unused += len(self.slots.pop(second)) - 1
-        del seconds[:old]
-        del self.live[: bisect.bisect_left(self.live, before)]
-        return unused
+_EMPTY: dict[Key, _KeyIndex] = {}
+"""What a generation that is not loaded holds (never written to)."""
 
 
 def _insert(seconds: list[int], second: int) -> bool:
@@ -179,24 +153,25 @@ class PenWindow:
         self._lines = iter(lines)
         self._jitter = jitter
         self._shift = shift
-        self._index: dict[Key, _KeyIndex] = {}
-        self._loaded: deque[tuple[int, Key]] = deque()
-        """(second, key) each time a key's entries reach a new second: what to evict."""
+        self._span = max(jitter // GENERATIONS, GENERATION_MIN)
+        self._generations: dict[int, dict[Key, _KeyIndex]] = {}
+        """Generation number (second // span) -> its index."""
         self._servers: dict[bytes, str] = {}
         """pen.log's spelling of each server, normalised once ("" for one not kept)."""
         self._loaded_to = -END
-        self._evicted_to: int | None = None
 
     def load(self, upto: int) -> None:
         """Read pen.log until an entry newer than ``upto`` has been seen (or the end)."""
         loaded_to = self._loaded_to
         if loaded_to > upto:
             return
-        index_of = self._index
+        generations = self._generations
         servers = self._servers
-        loaded = self._loaded.append
         shift = self._shift
-        entries = unusable = unused = 0
+        span = self._span
+        generation = -1
+        index_of: dict[Key, _KeyIndex] = {}
+        entries = unusable = 0
         for line in self._lines:
             entries += 1
             parts = line.split(b" ", 3)
@@ -215,15 +190,26 @@ class PenWindow:
             if name is None:
                 name = servers[server] = self._kept(server)
             if not name:
-                unused += 1
                 continue
             epoch = int(stamp) - shift
+            if epoch // span != generation:
+                generation = epoch // span
+                index_of = generations.setdefault(generation, {})
             key = (name, request)
             index = index_of.get(key)
             if index is None:
-                index = index_of[key] = _KeyIndex()
-            if index.add(epoch, client):
-                loaded((epoch, key))
+                index_of[key] = _KeyIndex(epoch, client)
+            else:
+                slot = index.slots.get(epoch)
+                if slot is not None and len(slot) > 1:
+                    slot[0] += 1  # type: ignore[operator]
+                    slot.append(client)
+                elif slot is None and index.seconds[-1] < epoch and index.live[-1:] < [epoch]:
+                    index.slots[epoch] = [1, client]
+                    index.seconds.append(epoch)
+                    index.live.append(epoch)
+                else:
+                    index.add(epoch, client)
             if epoch > loaded_to:
                 loaded_to = epoch
                 if epoch > upto:
@@ -233,7 +219,6 @@ class PenWindow:
         self._loaded_to = loaded_to
         self.stats.entries += entries
         self.stats.unusable += unusable
-        self.stats.unused += unused
 
     def _kept(self, server: bytes) -> str:
         """The normalised name of a pen.log server field, "" if its entries are not kept."""
@@ -241,47 +226,101 @@ class PenWindow:
         return name if self._wanted is None or name in self._wanted else ""
 
     def evict(self, before: int) -> None:
-        """Forget entries older than ``before`` (by ``SLACK`` seconds at a time); unused ones
-        are counted.
+        """Forget the generations wholly older than ``before``.
 
-        A popular request reaches a new second every second; dropping its old seconds in
-        strides of ``SLACK`` instead of one by one costs a bisect per stride, not per second.
-        Entries kept a little longer change nothing: no line takes or votes for an entry that
-        far from it.
+        Entries kept a little longer change nothing: no line takes or votes for an entry
+        that far from it.
         """
-        if self._evicted_to is not None and before <= self._evicted_to:
-            return
-        self._evicted_to = before
-        loaded = self._loaded
-        index_of = self._index
-        stale = before - SLACK
-        unused = 0
-        while loaded and loaded[0][0] < before:
-            key = loaded.popleft()[1]
-            index = index_of.get(key)
-            if index is None:
-                continue
-            seconds = index.seconds
-            if seconds[-1] < before:  # all of it is old: most requests are rare
-                unused += index.unused()
-                del index_of[key]
-            elif seconds[0] < stale:
-                unused += index.drop(before)
-        self.stats.unused += unused
+        generations, span = self._generations, self._span
+        for old in [g for g in generations if (g + 1) * span <= before]:
+            del generations[old]
+
+    def _indexes(self, key: Key, first: int, last: int, step: int = 1) -> Iterator[_KeyIndex]:
+        """The key's index in each generation from the one of second ``first`` to the one of
+        ``last``, upwards (or downwards with ``step`` -1)."""
+        generations, span = self._generations, self._span
+        for generation in range(first // span, last // span + step, step):
+            index = generations.get(generation, _EMPTY).get(key)
+            if index is not None:
+                yield index
 
     def take(self, key: Key, epoch: int, clock: ClockOffset) -> bytes | None:
-        """The client of the unused entry for ``key`` that best fits a line at ``epoch``."""
-        index = self._index.get(key)
-        if index is None:
+        """The client of the unused entry for ``key`` that best fits a line at ``epoch``.
+
+        pen and the backend stamp whole seconds on clocks a fraction apart, so the line's own
+        entry lies in a second from ``first`` to ``last`` (its own second plus the clock's
+        bounds), less than a second (plus a little latency) from its instant on pen's clock.
+        Every entry there is equally good, and the first one in wins: taking the earliest
+        candidate of each line in turn keeps a popular URL's entries in step with its lines.
+        Failing that, the nearest within ``jitter`` (earlier on a tie).
+        """
+        first = epoch + clock.first
+        last = epoch + clock.last
+        span = self._span
+        generation = self._generations.get(first // span)
+        if generation is not None:
+            index = generation.get(key)
+            if index is not None:
+                live = index.live
+                pos = bisect.bisect_left(live, first)
+                if pos < len(live) and live[pos] <= last:
+                    self.stats.taken += 1
+                    return index.take(pos)
+        if last // span != first // span:
+            for index in self._indexes(key, last, last):
+                if index.live and index.live[0] <= last:
+                    self.stats.taken += 1
+                    return index.take(0)
+        return self._nearest(key, first, epoch + clock.offset)
+
+    def _nearest(self, key: Key, first: int, at: float) -> bytes | None:
+        """Take the entry nearest to ``at`` within ``jitter``, none being from ``first`` on
+        to the line's last second (earlier on a tie)."""
+        jitter = self._jitter
+        after: tuple[int, _KeyIndex, int] | None = None
+        for index in self._indexes(key, first, math.floor(at + jitter)):
+            pos = bisect.bisect_left(index.live, first)
+            if pos < len(index.live):
+                after = (index.live[pos], index, pos)
+                break
+        before: tuple[int, _KeyIndex, int] | None = None
+        for index in self._indexes(key, first, math.ceil(at - jitter), -1):
+            pos = bisect.bisect_left(index.live, first)
+            if pos:
+                before = (index.live[pos - 1], index, pos - 1)
+                break
+        later = after[0] - at if after is not None else jitter + 1
+        earlier = at - before[0] if before is not None else jitter + 1
+        chosen = before if earlier <= later else after
+        if chosen is None or min(earlier, later) > jitter:
             return None
-        return index.take(epoch + clock.first, epoch + clock.last, epoch + clock.offset,
-                          self._jitter)
+        self.stats.taken += 1
+        return chosen[1].take(chosen[2])
 
     def vote(self, key: Key, at: int, clock: ClockOffset) -> None:
-        """Let a line whose uncorrected pen time is ``at`` vote on its backend's offset."""
-        index = self._index.get(key)
-        if index is not None:
-            index.vote(at, clock.radius, clock.tally)
+        """Let a line whose uncorrected pen time is ``at`` vote on its backend's offset: one
+        vote shared among the key's entries within the clock's radius of ``at``.
+
+        A request seen in most seconds around ``at`` says next to nothing about the offset
+        and costs a loop over them all: it does not vote.
+        """
+        radius = clock.radius
+        first, last = at - radius, at + radius
+        span = self._span
+        if first // span == last // span:
+            index = self._generations.get(first // span, _EMPTY).get(key)
+            found = [] if index is None else [(index, index.near(first, last))]
+        else:
+            found = [(index, index.near(first, last))
+                     for index in self._indexes(key, first, last)]
+        if 0 < sum(len(seconds) for _, seconds in found) <= _BUSY:
+            near = [(second, index.slots[second][0]) for index, seconds in found
+                    for second in seconds]
+            weight = 1.0 / sum(count for _, count in near)  # type: ignore[misc]
+            base = radius - at
+            tally = clock.tally
+            for second, count in near:
+                tally[second + base] += count * weight
         clock.counted(at)
 
     def entry_counts(self, server: str, requests: Iterable[bytes], first: int,
@@ -289,17 +328,13 @@ class PenWindow:
         """Entries per second from ``first`` to ``last`` for ``server`` and ``requests``, used
         or not."""
         counts: dict[int, int] = {}
-        index_of = self._index
         for request in requests:
-            index = index_of.get((server, request))
-            if index is None:
-                continue
-            seconds, slots = index.seconds, index.slots
-            lo = bisect.bisect_left(seconds, first)
-            for second in seconds[lo : bisect.bisect_right(seconds, last, lo)]:
-                counts[second] = counts.get(second, 0) + slots[second][0]  # type: ignore[operator]
+            for index in self._indexes((server, request), first, last):
+                slots = index.slots
+                for second in index.near(first, last):
+                    counts[second] = counts.get(second, 0) + slots[second][0]  # type: ignore[operator]
         return counts
 
     def close(self) -> None:
-        """Count the entries still unused at the end as unused."""
+        """Forget all entries: the merge is over."""
         self.evict(END)
