@@ -67,8 +67,12 @@ class AccessLine:
 
     def with_client(self, client: bytes) -> bytes:
         """The line with its client field replaced and every other byte kept."""
-        start, end = client_span(self.raw)
-        return self.raw[:start] + client + self.raw[end:]
+        raw = self.raw
+        end = raw.find(b" ")
+        if end > 0 and raw.find(b":", 0, end) < 0:  # the common case: a first field of IPv4
+            return client + raw[end:]
+        start, end = client_span(raw)
+        return raw[:start] + client + raw[end:]
 
 
 def stamp_epoch(stamp: bytes) -> int | None:

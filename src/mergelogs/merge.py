@@ -27,6 +27,8 @@ popular request matched on a wrong offset goes on taking entries from the wrong 
 CALIBRATION = 512
 """Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
 VOTE_EVERY = 8
+KEYS_MAX = 16384
+"""Keys remembered per backend: popular requests are keyed once, not once a line."""
 COUNT_REQUESTS_MAX = 4096
 """Distinct requests beyond which a backend's counts are not fitted: counts are for farms of
 a few popular requests, and a backend with weak votes and many requests (an address that is
@@ -133,6 +135,8 @@ class Merger:
         self._utc_stamps: dict[int, bytes] = {}
         self._seen = [0] * len(backends)
         """Lines with a request per backend: one in VOTE_EVERY votes after calibration."""
+        self._keys: list[dict[bytes, Key]] = [{} for _ in backends]
+        """Per backend, the key of each request as logged."""
 
     def result(self) -> Result:
         """The figures so far (final once the output is exhausted)."""
@@ -150,7 +154,7 @@ class Merger:
                 for i, s in enumerate(self._orderer.stats)
             ],
             stats.entries,
-            stats.unused,
+            stats.entries - stats.unusable - sum(self._matched),
             stats.unusable,
         )
 
@@ -216,6 +220,7 @@ class Merger:
         window.load(second + self._settings.jitter + self._settings.radius)
         vote = window.vote
         seen = self._seen
+        known = self._keys
         keys: list[Key | None] = []
         for source, _, line in lines:
             epoch = line.epoch
@@ -223,7 +228,11 @@ class Merger:
             if epoch is None or not request or request == b"-":
                 keys.append(None)
                 continue
-            key = (servers[source], request_key(request))
+            key = known[source].get(request)
+            if key is None:
+                if len(known[source]) >= KEYS_MAX:
+                    known[source].clear()
+                key = known[source][request] = (servers[source], request_key(request))
             keys.append(key)
             seen[source] += 1
             clock = clocks[source]

@@ -63,12 +63,6 @@ class WindowStats:
 
     entries: int = 0
     unusable: int = 0
-    taken: int = 0
-
-    @property
-    def unused(self) -> int:
-        """Entries no line took (so far): of other servers, out of reach, or left over."""
-        return self.entries - self.unusable - self.taken
 
 
 class _KeyIndex:
@@ -106,7 +100,7 @@ class _KeyIndex:
         return False
 
     def take(self, pos: int) -> bytes:
-        """Use the first unused entry of the live second at ``pos`` (the window counts it)."""
+        """Use the first unused entry of the live second at ``pos``."""
         live = self.live
         slot = self.slots[live[pos]]
         client = slot.pop(1)
@@ -174,10 +168,11 @@ class PenWindow:
         entries = unusable = 0
         for line in self._lines:
             entries += 1
-            parts = line.split(b" ", 3)
-            if len(parts) == 4 and parts[1].isdigit() and parts[2] and parts[0] \
-                    and 9 not in parts[0]:
-                client, stamp, server, request = parts
+            try:
+                client, stamp, server, request = line.split(b" ", 3)
+            except ValueError:
+                stamp = b""
+            if stamp.isdigit() and server and client and 9 not in client:
                 if request[-1:] == b"\n":
                     request = request[:-1]
             else:
@@ -257,19 +252,19 @@ class PenWindow:
         first = epoch + clock.first
         last = epoch + clock.last
         span = self._span
-        generation = self._generations.get(first // span)
-        if generation is not None:
-            index = generation.get(key)
-            if index is not None:
-                live = index.live
-                pos = bisect.bisect_left(live, first)
-                if pos < len(live) and live[pos] <= last:
-                    self.stats.taken += 1
-                    return index.take(pos)
+        index = self._generations.get(first // span, _EMPTY).get(key)
+        if index is not None:
+            live = index.live
+            pos = bisect.bisect_left(live, first)
+            if pos < len(live) and live[pos] <= last:
+                slot = index.slots[live[pos]]
+                client = slot.pop(1)
+                if len(slot) == 1:
+                    del live[pos]
+                return client  # type: ignore[return-value]
         if last // span != first // span:
             for index in self._indexes(key, last, last):
                 if index.live and index.live[0] <= last:
-                    self.stats.taken += 1
                     return index.take(0)
         return self._nearest(key, first, epoch + clock.offset)
 
@@ -294,7 +289,6 @@ class PenWindow:
         chosen = before if earlier <= later else after
         if chosen is None or min(earlier, later) > jitter:
             return None
-        self.stats.taken += 1
         return chosen[1].take(chosen[2])
 
     def vote(self, key: Key, at: int, clock: ClockOffset) -> None:
@@ -306,15 +300,14 @@ class PenWindow:
         """
         radius = clock.radius
         first, last = at - radius, at + radius
-        span = self._span
-        if first // span == last // span:
-            index = self._generations.get(first // span, _EMPTY).get(key)
-            found = [] if index is None else [(index, index.near(first, last))]
-        else:
-            found = [(index, index.near(first, last))
-                     for index in self._indexes(key, first, last)]
+        generations, span = self._generations, self._span
+        found = []
+        for generation in range(first // span, last // span + 1):
+            index = generations.get(generation, _EMPTY).get(key)
+            if index is not None:
+                found.append((index.slots, index.near(first, last)))
         if 0 < sum(len(seconds) for _, seconds in found) <= _BUSY:
-            near = [(second, index.slots[second][0]) for index, seconds in found
+            near = [(second, slots[second][0]) for slots, seconds in found
                     for second in seconds]
             weight = 1.0 / sum(count for _, count in near)  # type: ignore[misc]
             base = radius - at
