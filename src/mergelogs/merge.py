@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mergelogs.accesslog import STAMP_LEN, AccessLine, AccessParser, format_stamp, unescape
+from mergelogs.accesslog import STAMP_LEN, format_stamp, unescape, with_client
 from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import Key, PenWindow, normalize_address
@@ -94,12 +94,6 @@ class Result:
         return sum(b.unmatched for b in self.backends)
 
 
-def parse_lines(lines: Iterable[bytes]) -> Iterator[AccessLine]:
-    """Parse raw lines of one backend log, one parser (and stamp cache) per log."""
-    parse = AccessParser().parse
-    return map(parse, lines)
-
-
 def request_key(request: bytes) -> bytes:
     """A backend line's ``%r`` (not empty, not ``-``) as pen would have logged it."""
     return reduce_request(unescape(request) if 92 in request else request)
@@ -126,7 +120,7 @@ class Merger:
     ) -> None:
         self._servers = [normalize_address(b.address) for b in backends]
         self._settings = settings
-        self._orderer = Orderer([parse_lines(log) for log in logs], settings.window, on_lines)
+        self._orderer = Orderer(logs, settings.window, on_lines)
         self._window = PenWindow(pen, settings.jitter, settings.shift, set(self._servers))
         self._clocks = [ClockOffset(settings.radius) for _ in backends]
         self._reject = reject
@@ -222,9 +216,7 @@ class Merger:
         seen = self._seen
         known = self._keys
         keys: list[Key | None] = []
-        for source, _, line in lines:
-            epoch = line.epoch
-            request = line.request
+        for source, _, _, epoch, _, request in lines:
             if epoch is None or not request or request == b"-":
                 keys.append(None)
                 continue
@@ -262,37 +254,34 @@ class Merger:
         utc = self._settings.utc
         out = []
         for placed, key in zip(lines, keys, strict=True):
-            source, _, line = placed
-            epoch = line.epoch
+            source, _, raw, epoch, start, _ = placed
             client = None
             if key is not None:  # then epoch is not None either
                 client = take(key, epoch, clocks[source])  # type: ignore[arg-type]
             if client is None:
-                raw = line.raw
                 self._rejected(placed, "unparsable" if epoch is None
                                else "no request" if key is None else "no pen.log entry")
+                line = raw
             else:
                 matched[source] += 1
-                raw = line.with_client(client)
+                line = with_client(raw, client)
             if utc and epoch is not None:
-                raw = self._to_utc(raw, line, len(raw) - len(line.raw))
-            out.append(raw)
+                line = self._to_utc(line, epoch, start + len(line) - len(raw))
+            out.append(line)
         return out
 
     def _rejected(self, placed: Placed, reason: str) -> None:
-        source, lineno, line = placed
-        if line.epoch is not None:
+        source, lineno, raw, epoch, _, _ = placed
+        if epoch is not None:
             self._unmatched[source] += 1
         if self._reject is not None:
-            self._reject(Reject(source, lineno, reason, line.raw))
+            self._reject(Reject(source, lineno, reason, raw))
 
-    def _to_utc(self, raw: bytes, line: AccessLine, moved: int) -> bytes:
-        epoch = line.epoch
-        assert epoch is not None
+    def _to_utc(self, line: bytes, epoch: int, start: int) -> bytes:
+        """``line`` with the stamp at ``start`` rewritten as UTC."""
         stamp = self._utc_stamps.get(epoch)
         if stamp is None:
             if len(self._utc_stamps) > 4096:
                 self._utc_stamps.clear()
             stamp = self._utc_stamps[epoch] = format_stamp(epoch)
-        start = line.stamp_start + moved
-        return raw[:start] + stamp + raw[start + STAMP_LEN :]
+        return line[:start] + stamp + line[start + STAMP_LEN :]

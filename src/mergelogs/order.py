@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mergelogs.accesslog import AccessLine
+from mergelogs.accesslog import AccessParser
 
 _CHUNK = 512
 _LEADING_MAX = 10_000
@@ -39,13 +39,16 @@ class SourceStats:
     out_of_order: int = 0
 
 
-Placed = tuple[int, int, AccessLine]
-"""A line on its way out: (input index, line number, line). A plain tuple: one per line."""
+Placed = tuple[int, int, bytes, int | None, int, bytes | None]
+"""A line on its way out: (input index, line number, raw line, then its
+:data:`~mergelogs.accesslog.Fields`: epoch, stamp start, request). A plain tuple: one per
+line, and nothing else is built for it."""
 
 
 @dataclass(slots=True)
 class _Source:
-    lines: Iterator[AccessLine]
+    lines: Iterator[bytes]
+    parser: AccessParser
     stats: SourceStats
     watermark: int | None = None
     last: int | None = None
@@ -54,20 +57,20 @@ class _Source:
 
 
 class Orderer:
-    """Merge per-input streams of parsed lines into one stream ordered by instant.
+    """Parse per-input streams of access-log lines and merge them into one ordered by instant.
 
-    :param sources: one iterable of parsed lines per input, in argument order.
+    :param sources: one iterable of raw lines per input, in argument order.
     :param window: seconds a line may be written after a later-stamped line of its file.
     :param on_lines: called with the number of lines read, after each chunk.
     """
 
     def __init__(
         self,
-        sources: Iterable[Iterable[AccessLine]],
+        sources: Iterable[Iterable[bytes]],
         window: int,
         on_lines: Callable[[int], None] | None = None,
     ) -> None:
-        self._sources = [_Source(iter(lines), SourceStats()) for lines in sources]
+        self._sources = [_Source(iter(lines), AccessParser(), SourceStats()) for lines in sources]
         self.stats = [source.stats for source in self._sources]
         self._window = window
         self._on_lines = on_lines
@@ -107,17 +110,19 @@ class Orderer:
         last = source.last
         mark = source.watermark if source.watermark is not None else _NEVER
         unparsable = 0
-        for line in itertools.islice(source.lines, _CHUNK):
+        fields = source.parser.fields
+        for raw in itertools.islice(source.lines, _CHUNK):
             lineno += 1
-            epoch = line.epoch
+            epoch, start, request = fields(raw)
+            placed = (index, lineno, raw, epoch, start, request)
             if epoch is None:
                 unparsable += 1
                 if last is None:
-                    source.leading.append((index, lineno, line))
+                    source.leading.append(placed)
                     if len(source.leading) >= _LEADING_MAX:
                         self._flush_leading(source, None)
                 else:
-                    self._place((index, lineno, line), last)
+                    self._place(placed, last)
                 continue
             if last is None and source.leading:
                 self._flush_leading(source, epoch)
@@ -126,9 +131,9 @@ class Orderer:
                 mark = epoch
             bucket = buckets.get(epoch)
             if bucket is not None:  # released seconds have no bucket left
-                bucket.append((index, lineno, line))
+                bucket.append(placed)
             else:
-                self._place((index, lineno, line), epoch)
+                self._place(placed, epoch)
         count = lineno - source.lineno
         source.lineno, source.last = lineno, last
         source.watermark = None if mark == _NEVER else mark
@@ -155,7 +160,7 @@ class Orderer:
 
     def _place(self, placed: Placed, epoch: int) -> None:
         if self._released is not None and epoch <= self._released:
-            if placed[2].epoch is not None:
+            if placed[3] is not None:
                 self._sources[placed[0]].stats.out_of_order += 1
             epoch = self._released + 1
         bucket = self._buckets.get(epoch)
