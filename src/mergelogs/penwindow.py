@@ -165,6 +165,8 @@ class PenWindow:
         span = self._span
         generation = -1
         index_of: dict[Key, _KeyIndex] = {}
+        last_stamp: bytes | None = None
+        epoch = 0
         entries = unusable = 0
         for line in self._lines:
             entries += 1
@@ -172,21 +174,24 @@ class PenWindow:
                 client, stamp, server, request = line.split(b" ", 3)
             except ValueError:
                 stamp = b""
-            if stamp.isdigit() and server and client and 9 not in client:
+            if (stamp == last_stamp or stamp.isdigit()) and server and client \
+                    and 9 not in client:
                 if request[-1:] == b"\n":
                     request = request[:-1]
+                if stamp != last_stamp:  # most lines share their second with the one before
+                    last_stamp, epoch = stamp, int(stamp) - shift
             else:
                 fields = split_line(line)
                 if fields is None or not fields[0] or 32 in fields[0] or 9 in fields[0]:
                     unusable += 1  # not a pen.log line, a Unix peer, or an error text
                     continue
-                client, stamp, server, request = fields  # type: ignore[assignment]
+                client, second, server, request = fields
+                last_stamp, epoch = None, second - shift
             name = servers.get(server)
             if name is None:
                 name = servers[server] = self._kept(server)
             if not name:
                 continue
-            epoch = int(stamp) - shift
             if epoch // span != generation:
                 generation = epoch // span
                 index_of = generations.setdefault(generation, {})
@@ -199,7 +204,8 @@ class PenWindow:
                 if slot is not None and len(slot) > 1:
                     slot[0] += 1  # type: ignore[operator]
                     slot.append(client)
-                elif slot is None and index.seconds[-1] < epoch and index.live[-1:] < [epoch]:
+                elif slot is None and index.seconds[-1] < epoch and (
+                        not index.live or index.live[-1] < epoch):
                     index.slots[epoch] = [1, client]
                     index.seconds.append(epoch)
                     index.live.append(epoch)
