@@ -45,7 +45,7 @@ COUNT_REFRESH = 120
 
 def peak_centroid(scores: Sequence[float], background: float) -> tuple[float, float]:
     """The fractional index of the peak of ``scores`` and its weight above ``background``."""
-    peak = max(range(len(scores)), key=scores.__getitem__)
+    peak = scores.index(max(scores))  # the first of equal peaks
     near = range(max(peak - 1, 0), min(peak + 2, len(scores)))
     weights = [max(scores[i] - background, 0.0) for i in near]
     total = sum(weights)

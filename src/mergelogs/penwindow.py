@@ -307,18 +307,26 @@ class PenWindow:
         radius = clock.radius
         first, last = at - radius, at + radius
         generations, span = self._generations, self._span
-        found = []
+        near: list[int] = []
+        counts: list[int] = []
         for generation in range(first // span, last // span + 1):
             index = generations.get(generation, _EMPTY).get(key)
             if index is not None:
-                found.append((index.slots, index.near(first, last)))
-        if 0 < sum(len(seconds) for _, seconds in found) <= _BUSY:
-            near = [(second, slots[second][0]) for slots, seconds in found
-                    for second in seconds]
-            weight = 1.0 / sum(count for _, count in near)  # type: ignore[misc]
+                seconds = index.seconds
+                lo = bisect.bisect_left(seconds, first)
+                hi = bisect.bisect_right(seconds, last, lo)
+                if hi - lo + len(near) > _BUSY:
+                    near = []
+                    break
+                slots = index.slots
+                for second in seconds[lo:hi]:
+                    near.append(second)
+                    counts.append(slots[second][0])  # type: ignore[arg-type]
+        if near:
+            weight = 1.0 / sum(counts)
             base = radius - at
             tally = clock.tally
-            for second, count in near:
+            for second, count in zip(near, counts):
                 tally[second + base] += count * weight
         clock.counted(at)
 
