@@ -25,8 +25,11 @@ HOLD_UNSETTLED = 120
 """Seconds lines wait at most while a backend's offset is still unknown (see clock.py: a
 popular request matched on a wrong offset goes on taking entries from the wrong seconds)."""
 CALIBRATION = 512
-"""Votes each backend casts with every line before voting with one line in VOTE_EVERY."""
+"""Votes each backend casts with every line before voting with one line in VOTE_EVERY..."""
 VOTE_EVERY = 8
+FOLLOW = 2048
+"""... and after these many votes, with one line a second of log: enough to follow a
+drifting clock, at a cost that grows with the log's time span, not its request rate."""
 KEYS_MAX = 16384
 """Keys remembered per backend: popular requests are keyed once, not once a line."""
 COUNT_REQUESTS_MAX = 4096
@@ -128,7 +131,9 @@ class Merger:
         self._unmatched = [0] * len(backends)
         self._utc_stamps: dict[int, bytes] = {}
         self._seen = [0] * len(backends)
-        """Lines with a request per backend: one in VOTE_EVERY votes after calibration."""
+        """Lines with a request per backend, for VOTE_EVERY."""
+        self._voted = [0] * len(backends)
+        """The second of each backend's last vote."""
         self._keys: list[dict[bytes, Key]] = [{} for _ in backends]
         """Per backend, the key of each request as logged."""
 
@@ -213,7 +218,7 @@ class Merger:
         window, servers, clocks = self._window, self._servers, self._clocks
         window.load(second + self._settings.jitter + self._settings.radius)
         vote = window.vote
-        seen = self._seen
+        seen, voted = self._seen, self._voted
         known = self._keys
         keys: list[Key | None] = []
         for source, _, _, epoch, _, request in lines:
@@ -226,9 +231,14 @@ class Merger:
                     known[source].clear()
                 key = known[source][request] = (servers[source], request_key(request))
             keys.append(key)
-            seen[source] += 1
             clock = clocks[source]
-            if clock.votes < CALIBRATION or not seen[source] % VOTE_EVERY:
+            votes = clock.votes
+            if votes < FOLLOW:
+                seen[source] += 1
+                if votes < CALIBRATION or not seen[source] % VOTE_EVERY:
+                    vote(key, epoch, clock)
+            elif voted[source] != second:
+                voted[source] = second
                 vote(key, epoch, clock)
             if clock.weak:
                 counts = clock.lines
