@@ -82,23 +82,6 @@ class _KeyIndex:
         self.live = [second]
         self.slots: dict[int, list[int | bytes]] = {second: [1, client]}
 
-    def add(self, second: int, client: bytes) -> bool:
-        """Add an entry (pen.log is nearly sorted); True when it opens a new latest second.
-
-        The loader inlines the common case, an entry in the latest second or a newer one.
-        """
-        slot = self.slots.get(second)
-        if slot is None:
-            self.slots[second] = [1, client]
-            newest = _insert(self.seconds, second)
-            _insert(self.live, second)
-            return newest
-        if len(slot) == 1:
-            _insert(self.live, second)
-        slot[0] += 1  # type: ignore[operator]
-        slot.append(client)
-        return False
-
     def take(self, pos: int) -> bytes:
         """Use the first unused entry of the live second at ``pos``."""
         live = self.live
@@ -119,15 +102,14 @@ _EMPTY: dict[Key, _KeyIndex] = {}
 """What a generation that is not loaded holds (never written to)."""
 
 
-def _insert(seconds: list[int], second: int) -> bool:
-    """Put ``second`` into a sorted list of distinct seconds; True when it is the newest."""
+def _insert(seconds: list[int], second: int) -> None:
+    """Put ``second`` into a sorted list of distinct seconds (most often at the end)."""
     if not seconds or seconds[-1] < second:
         seconds.append(second)
-        return True
+        return
     at = bisect.bisect_left(seconds, second)
     if at == len(seconds) or seconds[at] != second:
         seconds.insert(at, second)
-    return False
 
 
 class PenWindow:
@@ -176,6 +158,11 @@ class PenWindow:
                 stamp = b""
             if (stamp == last_stamp or stamp.isdigit()) and server and client \
                     and 9 not in client:
+                name = servers.get(server)
+                if name is None:
+                    name = servers[server] = self._kept(server)
+                if not name:
+                    continue
                 if request[-1:] == b"\n":
                     request = request[:-1]
                 if stamp != last_stamp:  # most lines share their second with the one before
@@ -186,12 +173,10 @@ class PenWindow:
                     unusable += 1  # not a pen.log line, a Unix peer, or an error text
                     continue
                 client, second, server, request = fields
+                name = servers.get(server) or self._kept(server)
+                if not name:
+                    continue
                 last_stamp, epoch = None, second - shift
-            name = servers.get(server)
-            if name is None:
-                name = servers[server] = self._kept(server)
-            if not name:
-                continue
             if epoch // span != generation:
                 generation = epoch // span
                 index_of = generations.setdefault(generation, {})
@@ -200,17 +185,24 @@ class PenWindow:
             if index is None:
                 index_of[key] = _KeyIndex(epoch, client)
             else:
-                slot = index.slots.get(epoch)
-                if slot is not None and len(slot) > 1:
+                slots = index.slots
+                slot = slots.get(epoch)
+                if slot is None:
+                    slots[epoch] = [1, client]
+                    seconds, live = index.seconds, index.live
+                    if seconds[-1] < epoch:  # the common case: the key's newest second
+                        seconds.append(epoch)
+                    else:
+                        _insert(seconds, epoch)
+                    if live and live[-1] >= epoch:
+                        _insert(live, epoch)
+                    else:
+                        live.append(epoch)
+                else:
+                    if len(slot) == 1:  # all used: live again
+                        _insert(index.live, epoch)
                     slot[0] += 1  # type: ignore[operator]
                     slot.append(client)
-                elif slot is None and index.seconds[-1] < epoch and (
-                        not index.live or index.live[-1] < epoch):
-                    index.slots[epoch] = [1, client]
-                    index.seconds.append(epoch)
-                    index.live.append(epoch)
-                else:
-                    index.add(epoch, client)
             if epoch > loaded_to:
                 loaded_to = epoch
                 if epoch > upto:
@@ -326,7 +318,7 @@ class PenWindow:
             weight = 1.0 / sum(counts)
             base = radius - at
             tally = clock.tally
-            for second, count in zip(near, counts):
+            for second, count in zip(near, counts, strict=True):
                 tally[second + base] += count * weight
         clock.counted(at)
 
