@@ -6,6 +6,7 @@ rejects and statistics. Time enters only through the logs themselves.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -172,16 +173,12 @@ class Merger:
         what a parent needs to interleave this merge with others of other backends."""
         for second, lines, out in self._seconds():
             groups: list[tuple[int, bytes]] = []
-            chunk: list[bytes] = []
-            current = -1
-            for placed, raw in zip(lines, out, strict=True):
-                if placed[0] != current:
-                    if chunk:
-                        groups.append((current, b"".join(chunk)))
-                    current, chunk = placed[0], []
-                chunk.append(raw)
-            if chunk:
-                groups.append((current, b"".join(chunk)))
+            start = 0
+            while start < len(lines):  # lines are sorted by backend: find where each ends
+                source = lines[start][0]
+                end = bisect.bisect_left(lines, (source + 1,), start)
+                groups.append((source, b"".join(out[start:end])))
+                start = end
             yield second, groups
 
     def _seconds(self) -> Iterator[tuple[int, list[Placed], list[bytes]]]:
