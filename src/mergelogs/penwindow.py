@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import math
+import sys
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,15 +47,16 @@ Key = tuple[str, bytes]
 
 @lru_cache(maxsize=1024)
 def normalize_address(text: str | bytes) -> str:
-    """One spelling per address, so ``10.0.0.1`` and ``::ffff:...`` forms compare as pen's."""
+    """One spelling per address, so ``10.0.0.1`` and ``::ffff:...`` forms compare as pen's
+    (interned: keys built from pen.log and from the command line then compare by identity)."""
     if isinstance(text, bytes):
         text = text.decode("ascii", "replace")
     try:
         address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
-        return text.lower()
+        return sys.intern(text.lower())
     mapped = getattr(address, "ipv4_mapped", None)
-    return str(mapped or address)
+    return sys.intern(str(mapped or address))
 
 
 @dataclass(slots=True)
