@@ -41,6 +41,8 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
 _C_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"v": b"\v"}
 _CACHE_MAX = 65536
+_UNSEEN = -(2**64)
+"""What the stamp cache gives for a stamp not converted yet (compared by identity)."""
 
 
 @dataclass(slots=True)
@@ -227,12 +229,18 @@ def unescape(field: bytes) -> bytes:
 
 
 class AccessParser:
-    """Finds the fields of access-log lines, remembering each distinct stamp's instant."""
+    """Finds the fields of access-log lines, remembering each distinct stamp's instant.
 
-    __slots__ = ("_stamps",)
+    :param origin: the epoch instants count from (the Unix epoch by default): a merger
+        counts from a recent one, so that its seconds stay small ints, which CPython adds
+        and compares on its fast paths.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_stamps", "_origin")
+
+    def __init__(self, origin: int = 0) -> None:
         self._stamps: dict[bytes, int | None] = {}
+        self._origin = origin
 
     def epoch_of(self, stamp: bytes) -> int | None:
         """The instant of a 26-byte stamp, converted once per distinct stamp."""
@@ -241,7 +249,10 @@ class AccessParser:
         except KeyError:
             if len(self._stamps) >= _CACHE_MAX:
                 self._stamps.clear()
-            epoch = self._stamps[stamp] = stamp_epoch(stamp)
+            epoch = stamp_epoch(stamp)
+            if epoch is not None:
+                epoch -= self._origin
+            self._stamps[stamp] = epoch
             return epoch
 
     def parse(self, raw: bytes) -> AccessLine:
@@ -256,8 +267,8 @@ class AccessParser:
         if open_bracket < 0 or raw[stamp_end : stamp_end + 1] != b"]":
             return _NO_FIELDS
         stamp = raw[open_bracket + 2 : stamp_end]
-        epoch = self._stamps.get(stamp, -1)
-        if epoch == -1:
+        epoch = self._stamps.get(stamp, _UNSEEN)
+        if epoch is _UNSEEN:
             epoch = self.epoch_of(stamp)
         if epoch is None:
             return _NO_FIELDS

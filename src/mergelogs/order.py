@@ -62,6 +62,7 @@ class Orderer:
     :param sources: one iterable of raw lines per input, in argument order.
     :param window: seconds a line may be written after a later-stamped line of its file.
     :param on_lines: called with the number of lines read, after each chunk.
+    :param origin: the epoch the lines' instants count from (see AccessParser).
     """
 
     def __init__(
@@ -69,8 +70,10 @@ class Orderer:
         sources: Iterable[Iterable[bytes]],
         window: int,
         on_lines: Callable[[int], None] | None = None,
+        origin: int = 0,
     ) -> None:
-        self._sources = [_Source(iter(lines), AccessParser(), SourceStats()) for lines in sources]
+        self._sources = [_Source(iter(lines), AccessParser(origin), SourceStats())
+                         for lines in sources]
         self.stats = [source.stats for source in self._sources]
         self._window = window
         self._on_lines = on_lines
@@ -99,7 +102,7 @@ class Orderer:
         if not marks:
             return None
         if any(mark is None for mark in marks):
-            return -1
+            return _NEVER
         return min(marks) - self._window - 1  # type: ignore[type-var, operator]
 
     def _read_chunk(self, index: int) -> bool:
@@ -156,7 +159,7 @@ class Orderer:
         """The earliest second still open for output."""
         if self._released is not None:
             return self._released + 1
-        return self._seconds[0] if self._seconds else 0
+        return self._seconds[0] if self._seconds else _NEVER
 
     def _place(self, placed: Placed, epoch: int) -> None:
         if self._released is not None and epoch <= self._released:

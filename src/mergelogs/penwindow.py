@@ -147,7 +147,7 @@ class PenWindow:
         servers = self._servers
         shift = self._shift
         span = self._span
-        generation = -1
+        generation: int | None = None
         index_of: dict[Key, _KeyIndex] = {}
         last_stamp: bytes | None = None
         epoch = 0

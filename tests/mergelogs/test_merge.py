@@ -156,6 +156,20 @@ def test_utc_rewrites_times_only():
     assert out == [clf("192.0.2.1", BASE, b"GET /x HTTP/1.1", offset=0)]
 
 
+def test_times_far_from_the_merge_origin_merge_alike():
+    """A merge counts seconds from a recent origin (small ints are faster): logs of 1999 and
+    of 2090, far outside the fast range, order, match and convert to UTC all the same."""
+    for epoch in (936_000_000, 3_800_000_000):
+        logs = [[clf("10.0.0.100", epoch + 1, b"GET /b HTTP/1.1", offset=-18000)],
+                [clf("10.0.0.100", epoch, b"GET /a HTTP/1.1", offset=3600)]]
+        pens = [pen("192.0.2.1", epoch, "10.0.0.2", b"GET /a HTTP/1.1"),
+                pen("192.0.2.2", epoch + 1, "10.0.0.1", b"GET /b HTTP/1.1")]
+        out, rejects, _ = merge(logs, pens, utc=True)
+        assert out == [clf("192.0.2.1", epoch, b"GET /a HTTP/1.1"),
+                       clf("192.0.2.2", epoch + 1, b"GET /b HTTP/1.1")]
+        assert rejects == []
+
+
 def test_clock_skew_is_estimated_for_popular_urls():
     """A popular URL at 20 req/s and a backend clock 4 s behind pen's: every line still gets a
     client that asked within a second of the real one."""
