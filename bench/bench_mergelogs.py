@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -176,6 +177,20 @@ def speed(args: argparse.Namespace) -> None:
     print(ceiling.row())
     if ceiling.rate and runs[0].rate:
         print(f"speed ratio ours/ceiling: {runs[0].rate / ceiling.rate:.2f}x")
+    pairs = [(runs[0].rate, ceiling.rate)]
+    for _ in range(1, args.pairs):
+        ours = run_ours(big, big_dir, args.work / "ours-big.log")
+        ceiling = run_ceiling(big, big_dir, args.work / "ceiling-big.log")
+        pairs.append((ours.rate, ceiling.rate))
+        print(f"pair {len(pairs)}: ours {ours.rate:,.0f} lines/s, ceiling {ceiling.rate:,.0f} "
+              f"lines/s, ratio {ours.rate / ceiling.rate:.2f}x", flush=True)
+    if len(pairs) > 1:
+        ours_rates, ceiling_rates = zip(*pairs, strict=True)
+        print(f"{len(pairs)} pairs (each ours, then the ceiling): ours best "
+              f"{max(ours_rates):,.0f}, median {statistics.median(ours_rates):,.0f} lines/s; "
+              f"ceiling best {max(ceiling_rates):,.0f}, median "
+              f"{statistics.median(ceiling_rates):,.0f}; median ratio "
+              f"{statistics.median(o / c for o, c in pairs):.2f}x")
 
 
 def run_ceiling(farm: genlogs.Farm, path: Path, out: Path) -> Run:
@@ -236,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         dest="score_big",
         action="store_false",
         help="do not score the big merge (scoring 1M lines takes ~300 MB and ~40 s)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="time ours and the ceiling on the big farm this many times, alternately (the "
+        "machine's speed drifts: the median of pairs is steadier than one run)",
     )
     parser.add_argument("--matrix", action="store_true", help="also run the accuracy matrix")
     parser.add_argument("--matrix-only", action="store_true", help="only the accuracy matrix")
