@@ -253,11 +253,15 @@ class PenWindow:
         last = epoch + clock.last
         span = self._span
         index = self._generations.get(first // span, _EMPTY).get(key)
-        if index is not None:
+        if index is not None and index.live:
             live = index.live
-            pos = bisect.bisect_left(live, first)
-            if pos < len(live) and live[pos] <= last:
-                slot = index.slots[live[pos]]
+            second = live[0]
+            pos = 0
+            if second < first:  # a popular request: its oldest unused entries are too old
+                pos = bisect.bisect_left(live, first)
+                second = live[pos] if pos < len(live) else END
+            if second <= last:
+                slot = index.slots[second]
                 client = slot.pop(1)
                 if len(slot) == 1:
                     del live[pos]
