@@ -260,7 +260,7 @@ class PenWindow:
             if second < first:  # a popular request: its oldest unused entries are too old
                 pos = bisect.bisect_left(live, first)
                 second = live[pos] if pos < len(live) else END
-            if second <= last:
+            if second <= last:  # index.take(pos), inline: this runs once a line
                 slot = index.slots[second]
                 client = slot.pop(1)
                 if len(slot) == 1:
@@ -304,27 +304,14 @@ class PenWindow:
         """
         radius = clock.radius
         first, last = at - radius, at + radius
-        generations, span = self._generations, self._span
-        near: list[int] = []
-        counts: list[int] = []
-        for generation in range(first // span, last // span + 1):
-            index = generations.get(generation, _EMPTY).get(key)
-            if index is not None:
-                seconds = index.seconds
-                lo = bisect.bisect_left(seconds, first)
-                hi = bisect.bisect_right(seconds, last, lo)
-                if hi - lo + len(near) > _BUSY:
-                    near = []
-                    break
-                slots = index.slots
-                for second in seconds[lo:hi]:
-                    near.append(second)
-                    counts.append(slots[second][0])  # type: ignore[arg-type]
-        if near:
-            weight = 1.0 / sum(counts)
+        found = [(index, index.near(first, last)) for index in self._indexes(key, first, last)]
+        if 0 < sum(len(seconds) for _, seconds in found) <= _BUSY:
+            near = [(second, index.slots[second][0]) for index, seconds in found
+                    for second in seconds]
+            weight = 1.0 / sum(count for _, count in near)  # type: ignore[misc]
             base = radius - at
             tally = clock.tally
-            for second, count in zip(near, counts, strict=True):
+            for second, count in near:
                 tally[second + base] += count * weight
         clock.counted(at)
 
