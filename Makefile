@@ -1,4 +1,5 @@
-# make demo: set up .venv and merge the built-in sample farm logs end to end.
+# make demo: set up .venv and run the nightly job on loopback: pen, 3 web servers, clients,
+#   rotation, mergelogs, splitwr (demo/; outputs in build/demo/).
 # make test: set up .venv and run lint, types and the whole test suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -15,14 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) bench/genlogs.py --check-samples sample_logs
-	$(VENV)/bin/mergelogs -p sample_logs/pen.log --summary -v \
-	    10.0.0.1:sample_logs/access_log.host1 10.0.0.2:sample_logs/access_log.host2.gz \
-	    -o sample_logs/access_log.merged
-	@echo "merged log: sample_logs/access_log.merged ($$(wc -l < sample_logs/access_log.merged) lines)"
+	$(PY) -m demo --out build/demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench demo
 	$(VENV)/bin/mypy
 
 test: lint
