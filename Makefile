@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean man
 
 venv: $(STAMP)
 
@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m demo --out build/demo
 
+# man pages of every console script, from each command's own --help text (the wheel ships them)
+man: $(STAMP)
+	$(PY) tools/manpages.py build/man/man1
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench demo
+	$(VENV)/bin/ruff check src tests bench demo tools
 	$(VENV)/bin/mypy
 
 test: lint
