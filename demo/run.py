@@ -282,8 +282,26 @@ def summary(farm: Farm, sent: list[Sent], merged: Path, resolved: Path) -> tuple
     return table, ok
 
 
+AWSTATS_CONF = """\
+# the least AWStats needs for a combined log (LogFormat=1) of names (DNSLookup=0)
+LogFile="{log}"
+LogType=W
+LogFormat=1
+SiteDomain="www.example.com"
+HostAliases="localhost 127.0.0.1"
+DNSLookup=0
+DirData="{out}/awstats"
+"""
+
+
 def analyser_commands(out: Path) -> str:
-    """What feeds each analyser; resolved logs need GoAccess's --no-ip-validation."""
+    """What feeds each analyser (resolved logs need GoAccess's --no-ip-validation); writes
+    the AWStats configuration its command names."""
+    (out / "awstats").mkdir(exist_ok=True)
+    (out / "awstats.demo.conf").write_text(
+        AWSTATS_CONF.format(log=out / "access_log.resolved", out=out))
+    if out.is_relative_to(Path.cwd()):
+        out = out.relative_to(Path.cwd())
     merged, resolved = out / "access_log", out / "access_log.resolved"
     return "\n".join([
         "Feed an analyser:",
@@ -292,8 +310,7 @@ def analyser_commands(out: Path) -> str:
         f" -o {out}/goaccess-names.html",
         f"  mkdir -p {out}/webalizer && webalizer -F clf -n www.example.com"
         f" -o {out}/webalizer {resolved}",
-        f"  /usr/lib/cgi-bin/awstats.pl -config=www.example.com -update"
-        f" -LogFile={resolved}   (LogFormat=1 in its .conf)",
+        f"  perl /usr/lib/cgi-bin/awstats.pl -config=demo -configdir={out} -update",
     ])
 
 
@@ -316,8 +333,9 @@ def run(out: Path, total: int, console: Console, show: bool) -> bool:
     merged, resolved = merge_and_resolve(farm)
     table, ok = summary(farm, sent, merged, resolved)
     Console().print(table)
+    commands = analyser_commands(out)
     print(f"Logs in {out}/: access_log (clients restored), access_log.resolved (names)")
-    print(analyser_commands(out))
+    print(commands)
     return ok
 
 
