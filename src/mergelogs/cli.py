@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import socket
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -20,7 +21,7 @@ from rich.table import Table
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
-from mergelogs.streams import atomic_output, open_all, read_lines
+from mergelogs.streams import Input, atomic_output, open_all, read_lines
 
 log = logging.getLogger("mergelogs")
 
@@ -224,7 +225,7 @@ def _run(
         pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
         sizes = [i.size for i in inputs]
         groups = plan(sizes, jobs)
-        if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once
+        if not all(map(_reopenable, [pen_input, *inputs])):  # workers open inputs again
             groups = [list(range(len(backends)))]
         reject_out: BinaryIO | None = None
         if rejects is not None:
@@ -254,6 +255,12 @@ def _run(
                 write(batch)
         return merge.result()
     raise AssertionError("unreachable")
+
+
+def _reopenable(source: Input) -> bool:
+    """A regular file: a worker reading it again gets every line, where stdin, a FIFO or a
+    shell's ``<(...)`` would hand each reader a part of the stream."""
+    return source.name != "-" and stat.S_ISREG(os.fstat(source.raw.fileno()).st_mode)
 
 
 def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:
