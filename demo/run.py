@@ -37,6 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from demo.load import Sent, run_load
+from webresolve.hostsfile import parse_hosts
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ROOT / "sample_logs" / "demo.hosts"
@@ -247,35 +248,27 @@ def requests_of(path: Path) -> Counter[tuple[bytes, bytes, bytes]]:
     return found
 
 
-def load_hosts() -> dict[bytes, bytes]:
-    names = {}
-    for line in HOSTS.read_bytes().splitlines():
-        fields = line.split(b"#", 1)[0].split()
-        if len(fields) >= 2:
-            names[fields[0]] = fields[1]
-    return names
-
-
 def summary(farm: Farm, sent: list[Sent], merged: Path, resolved: Path) -> tuple[Table, bool]:
     """The figures, and whether every request came back exactly once with its client."""
     wanted = Counter((s.client.encode(), s.method.encode(), s.path.encode()) for s in sent)
     got = requests_of(merged)
     restored = sum(min(got[key], count) for key, count in wanted.items())
-    names = load_hosts()
+    with open(HOSTS, encoding="utf-8") as hosts:
+        names = {name.encode() for name in parse_hosts(hosts, str(HOSTS)).values()}
     named = requests_of(resolved)
-    resolved_lines = sum(c for (client, _, _), c in named.items() if client in names.values())
+    resolved_lines = sum(c for (client, _, _), c in named.items() if client in names)
     table = Table(title="pen demo: the nightly job", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     for index, address in enumerate(BACKENDS):
         name = f"web{index + 1}"
-        lines = sum(1 for _ in open(farm.out / f"access_log.{name}.day", "rb"))
+        lines = sum(requests_of(farm.out / f"access_log.{name}.day").values())
         table.add_row(f"requests served by {name} ({address})", f"{lines:,}")
     table.add_row("requests sent (8 client addresses)", f"{len(sent):,}")
     table.add_row("clients restored by mergelogs", f"{restored:,} of {len(sent):,}")
     table.add_row("merged lines", f"{sum(got.values()):,}")
     table.add_row("names resolved by splitwr", f"{resolved_lines:,} lines, "
-                  f"{len({c for c, _, _ in named} & set(names.values()))} of {len(names)} names")
+                  f"{len({c for c, _, _ in named} & names)} of {len(names)} names")
     for label, seconds in farm.timings.items():
         table.add_row(f"seconds: {label}", f"{seconds:.2f}")
     ok = restored == len(sent) == sum(got.values()) and resolved_lines == len(sent)
