@@ -131,8 +131,12 @@ class Farm:
 
 
 def _tool(name: str) -> list[str]:
-    """Our console script ``name`` from this environment (never a peer of the same name)."""
-    return [sys.executable, "-m", {"splitwr": "webresolve", "pen": "pen"}.get(name, name)]
+    """Our console script ``name`` from this environment's bin/ (never a peer of the same
+    name on PATH, such as Debian's /usr/bin/pen)."""
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        raise DemoError(f"{script} is missing: run the demo with the project's .venv/bin/python")
+    return [str(script)]
 
 
 def start_backend(farm: Farm, index: int, address: str) -> None:
