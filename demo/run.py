@@ -291,14 +291,18 @@ DirData="{out}/awstats"
 """
 
 
+def shown(path: Path) -> Path:
+    """``path`` as the user will type it: relative to where the demo runs, when inside."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def analyser_commands(out: Path) -> str:
     """What feeds each analyser (resolved logs need GoAccess's --no-ip-validation); writes
     the AWStats configuration its command names."""
     (out / "awstats").mkdir(exist_ok=True)
     (out / "awstats.demo.conf").write_text(
         AWSTATS_CONF.format(log=out / "access_log.resolved", out=out))
-    if out.is_relative_to(Path.cwd()):
-        out = out.relative_to(Path.cwd())
+    out = shown(out)
     merged, resolved = out / "access_log", out / "access_log.resolved"
     return "\n".join([
         "Feed an analyser:",
@@ -331,7 +335,7 @@ def run(out: Path, total: int, console: Console, show: bool) -> bool:
     table, ok = summary(farm, sent, merged, resolved)
     Console().print(table)
     commands = analyser_commands(out)
-    print(f"Logs in {out}/: access_log (clients restored), access_log.resolved (names)")
+    print(f"Logs in {shown(out)}/: access_log (clients restored), access_log.resolved (names)")
     print(commands)
     return ok
 
