@@ -16,8 +16,10 @@ field is, and the request ``%r``. They are found at byte level, never by decodin
 
 Everything else in a line is opaque bytes that a tool copies unchanged. The formats read
 are Apache's common and combined (``%b``), Debian's variants (``%O``) and vhost_combined
-(``%v:%p`` first), lighttpd's default and nginx's predefined combined; :func:`apache_escape`
-and :func:`nginx_escape` are the servers' escaping, for whatever writes such lines.
+(``%v:%p`` first), lighttpd's default and nginx's predefined combined; :func:`line_format`
+tells them apart by shape, :func:`apache_escape` and :func:`nginx_escape` are the servers'
+escaping, and :class:`StampWriter` writes ``%t`` in a chosen zone, for whatever writes such
+lines.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 STAMP_LEN = 26
 MONTHS = {
@@ -118,6 +121,65 @@ def format_stamp(epoch: int, offset_seconds: int = 0) -> bytes:
     )
 
 
+Zone = ZoneInfo | int
+"""Where times are written: an IANA zone (its offset changes with DST) or a fixed offset in
+seconds."""
+_FIXED_ZONE = re.compile(r"([+-])([01]\d|2[0-3])([0-5]\d)")
+
+
+@lru_cache(maxsize=64)
+def parse_zone(spec: str) -> Zone:
+    """The zone of an IANA name (``Europe/Paris``) or a fixed ``+hhmm``/``-hhmm``.
+
+    :raises ValueError: ``spec`` is neither.
+    """
+    fixed = _FIXED_ZONE.fullmatch(spec)
+    if fixed is not None:
+        sign, hours, minutes = fixed.groups()
+        seconds = int(hours) * 3600 + int(minutes) * 60
+        return -seconds if sign == "-" else seconds
+    try:
+        return ZoneInfo(spec)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{spec!r} is neither an IANA time zone nor +hhmm/-hhmm") from None
+
+
+def zone_offset(epoch: int, zone: Zone) -> int:
+    """The UTC offset in seconds that ``zone`` has at the instant ``epoch``."""
+    if isinstance(zone, int):
+        return zone
+    offset = dt.datetime.fromtimestamp(epoch, zone).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
+
+
+def zone_stamp(epoch: int, zone: Zone) -> bytes:
+    """The ``%t`` text (without brackets) of ``epoch`` as a server in ``zone`` writes it."""
+    return format_stamp(epoch, zone_offset(epoch, zone))
+
+
+class StampWriter:
+    """Writes instants as ``%t`` text in one zone, each second converted once.
+
+    :param origin: the epoch the instants count from (as in :class:`AccessParser`).
+    """
+
+    __slots__ = ("_zone", "_origin", "_stamps")
+
+    def __init__(self, zone: Zone, origin: int = 0) -> None:
+        self._zone = zone
+        self._origin = origin
+        self._stamps: dict[int, bytes] = {}
+
+    def stamp(self, epoch: int) -> bytes:
+        """The 26-byte text of ``epoch`` (counted from the origin)."""
+        text = self._stamps.get(epoch)
+        if text is None:
+            if len(self._stamps) >= _CACHE_MAX:
+                self._stamps.clear()
+            text = self._stamps[epoch] = zone_stamp(epoch + self._origin, self._zone)
+        return text
+
+
 def stamp_offset(stamp: bytes) -> int:
     """The UTC offset in seconds written at the end of a valid stamp."""
     seconds = int(stamp[22:24]) * 3600 + int(stamp[24:26]) * 60
@@ -187,6 +249,31 @@ def request_field(line: bytes, after: int) -> bytes | None:
     if close < 0:
         return None
     return line[open_quote + 1 : close]
+
+
+_QUOTED = rb'"(?:[^"\\]|\\.)*"'
+_AFTER_REQUEST = re.compile(rb" \S+ \S+( " + _QUOTED + rb" " + _QUOTED + rb")?(.*)", re.DOTALL)
+"""What follows ``%r``: status and size, then referer and agent in combined, then anything."""
+
+
+def line_format(raw: bytes) -> str | None:
+    """The format a line is written in, by its shape: ``common`` or ``combined``, with a
+    ``vhost_`` prefix when it starts with ``%v:%p``, or ``custom`` when more fields follow;
+    None for a line without stamp, request, status and size. nginx's and Debian's ``%O``
+    variants look like ``combined``, and analysers read them as such."""
+    open_bracket = raw.find(b" [")
+    stamp_end = open_bracket + 2 + STAMP_LEN
+    if open_bracket < 0 or raw[stamp_end : stamp_end + 1] != b"]":
+        return None
+    request = request_field(raw, stamp_end)
+    if request is None:
+        return None
+    after = raw.find(b'"', stamp_end) + len(request) + 2
+    tail = _AFTER_REQUEST.fullmatch(raw, after, len(raw.rstrip(b"\r\n")))
+    if tail is None:
+        return None
+    name = "custom" if tail.group(2) else "combined" if tail.group(1) else "common"
+    return "vhost_" + name if client_span(raw)[0] > 0 else name
 
 
 _APACHE_TABLE = [b"\\x%02x" % b if b < 0x20 or b >= 0x7F else bytes([b]) for b in range(256)]

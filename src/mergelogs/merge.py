@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mergelogs.accesslog import STAMP_LEN, format_stamp, unescape, with_client
+from mergelogs.accesslog import STAMP_LEN, StampWriter, parse_zone, unescape, with_client
 from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import Key, PenWindow, normalize_address
@@ -58,7 +58,8 @@ class Settings:
     shift: int = 0
     window: int = 60
     radius: int = 60
-    utc: bool = False
+    zone: str | None = None
+    """The zone every time is written in (see zones.py); None keeps each line's text."""
 
 
 @dataclass(slots=True)
@@ -134,7 +135,8 @@ class Merger:
         self._reject = reject
         self._matched = [0] * len(backends)
         self._unmatched = [0] * len(backends)
-        self._utc_stamps: dict[int, bytes] = {}
+        self._stamps = None if settings.zone is None else StampWriter(parse_zone(settings.zone),
+                                                                      ORIGIN)
         self._seen = [0] * len(backends)
         """Lines with a request per backend, for VOTE_EVERY."""
         self._voted: list[int | None] = [None] * len(backends)
@@ -262,7 +264,7 @@ class Merger:
         window.evict(second - self._settings.jitter - 2 * self._settings.radius)
         take = window.take
         matched = self._matched
-        utc = self._settings.utc
+        stamps = self._stamps
         out = []
         for placed, key in zip(lines, keys, strict=True):
             source, _, raw, epoch, start, _ = placed
@@ -276,8 +278,9 @@ class Merger:
             else:
                 matched[source] += 1
                 line = with_client(raw, client)
-            if utc and epoch is not None:
-                line = self._to_utc(line, epoch, start + len(line) - len(raw))
+            if stamps is not None and epoch is not None:  # only %t's text changes
+                start += len(line) - len(raw)
+                line = line[:start] + stamps.stamp(epoch) + line[start + STAMP_LEN :]
             out.append(line)
         return out
 
@@ -287,12 +290,3 @@ class Merger:
             self._unmatched[source] += 1
         if self._reject is not None:
             self._reject(Reject(source, lineno, reason, raw))
-
-    def _to_utc(self, line: bytes, epoch: int, start: int) -> bytes:
-        """``line`` with the stamp at ``start`` rewritten as UTC."""
-        stamp = self._utc_stamps.get(epoch)
-        if stamp is None:
-            if len(self._utc_stamps) > 4096:
-                self._utc_stamps.clear()
-            stamp = self._utc_stamps[epoch] = format_stamp(epoch + ORIGIN)
-        return line[:start] + stamp + line[start + STAMP_LEN :]
