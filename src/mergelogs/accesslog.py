@@ -208,6 +208,19 @@ def with_client(line: bytes, client: bytes) -> bytes:
     return line[:start] + client + line[end:]
 
 
+def with_stamp(line: bytes, start: int, stamp: bytes, client: bytes | None = None) -> bytes:
+    """``line`` with the ``%t`` text at ``start`` replaced by ``stamp`` and, when given, its
+    client field by ``client``: one copy of the line, every other byte kept."""
+    if client is None:
+        return b"".join((line[:start], stamp, line[start + STAMP_LEN :]))  # join: one copy
+    head, end = 0, line.find(b" ")
+    if end <= 0 or line.find(b":", 0, end) >= 0:  # not the common first field of IPv4
+        head, end = client_span(line)
+    if end > start:  # no real line: a client field running into the stamp changes alone
+        return line[:head] + client + line[end:]
+    return b"".join((line[:head], client, line[end:start], stamp, line[start + STAMP_LEN :]))
+
+
 def client_span(line: bytes) -> tuple[int, int]:
     """Where the client field (``%h``) of a line is, skipping a leading ``%v:%p``."""
     end = line.find(b" ")

@@ -273,6 +273,7 @@ def _run(
             except OSError as exc:
                 log.info("cannot start worker processes (%s): merging in one", exc)
         if isinstance(merge, ParallelMerge):
+            logs = ()  # the workers read the logs themselves: drop what the peek holds
             positions = merge.positions
             reporter.position = lambda: sum(positions)
             blocks = ((block,) for block in merge)

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mergelogs.accesslog import STAMP_LEN, StampWriter, parse_zone, unescape, with_client
+from mergelogs.accesslog import StampWriter, parse_zone, unescape, with_client, with_stamp
 from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import Key, PenWindow, normalize_address
@@ -264,7 +264,7 @@ class Merger:
         window.evict(second - self._settings.jitter - 2 * self._settings.radius)
         take = window.take
         matched = self._matched
-        stamps = self._stamps
+        stamp = None if self._stamps is None else self._stamps.stamp
         out = []
         for placed, key in zip(lines, keys, strict=True):
             source, _, raw, epoch, start, _ = placed
@@ -274,14 +274,16 @@ class Merger:
             if client is None:
                 self._rejected(placed, "unparsable" if epoch is None
                                else "no request" if key is None else "no pen.log entry")
-                line = raw
+                if stamp is None or epoch is None:
+                    out.append(raw)
+                else:
+                    out.append(with_stamp(raw, start, stamp(epoch)))
             else:
                 matched[source] += 1
-                line = with_client(raw, client)
-            if stamps is not None and epoch is not None:  # only %t's text changes
-                start += len(line) - len(raw)
-                line = line[:start] + stamps.stamp(epoch) + line[start + STAMP_LEN :]
-            out.append(line)
+                if stamp is None:
+                    out.append(with_client(raw, client))
+                else:  # client and %t's text in one copy of the line
+                    out.append(with_stamp(raw, start, stamp(epoch), client))  # type: ignore[arg-type]
         return out
 
     def _rejected(self, placed: Placed, reason: str) -> None:
