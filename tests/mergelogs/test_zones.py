@@ -20,6 +20,7 @@ from mergelogs.accesslog import (
 )
 from mergelogs.cli import main
 from mergelogs.zones import PEEK_MAX, choose_zone, first_stamped, one_zone
+from tests.mergelogs.conftest import clf, pen
 
 MIXED = ("UTC", "America/New_York", "+0100", "+0530")
 NEW_YORK = parse_zone("America/New_York")
@@ -172,3 +173,20 @@ def test_stamp_writer_counts_from_its_origin():
     writer = StampWriter(parse_zone("+0530"), origin=BEFORE)
     assert writer.stamp(0) == zone_stamp(BEFORE, 19800) == writer.stamp(0)
     assert writer.stamp(20)[21:] == b"+0530"
+
+
+def test_logs_of_one_zone_starting_across_its_dst_change_keep_their_text(write):
+    """Two New York backends, one whose log starts before the DST end (-0400) and one after
+    (-0500): one zone, so every byte is kept; a backend at +0100 then makes them differ."""
+    uri = b"GET /a HTTP/1.1"
+    first = [clf("10.0.0.254", BEFORE + i, uri, offset=-14400) for i in range(5)]
+    second = [clf("10.0.0.254", AFTER + i, uri, offset=-18000) for i in range(5)]
+    paris = [clf("10.0.0.254", BEFORE + i, uri, offset=3600) for i in range(5)]
+    pens = [pen("192.0.2.1", BEFORE + i, "10.0.0.1", uri) for i in range(5)]
+    args = ["-p", write("pen.log", pens), f"10.0.0.1:{write('a.log', first)}",
+            f"10.0.0.2:{write('b.log', second)}"]
+    out, _ = merge(args)
+    assert out == merge(args, "--keep-zones")[0]
+    assert [outside_stamp(x) for x in out[5:]] == [outside_stamp(x) for x in second]
+    out, _ = merge([*args, f"10.0.0.3:{write('c.log', paris)}"])
+    assert {t[21:] for t in stamps(out)} == {b"-0400"}
