@@ -8,6 +8,8 @@ import itertools
 import pytest
 from bench import genlogs
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mergelogs.accesslog import (
     STAMP_LEN,
@@ -19,8 +21,9 @@ from mergelogs.accesslog import (
     zone_stamp,
 )
 from mergelogs.cli import main
+from mergelogs.merge import Backend, Merger, Settings
 from mergelogs.zones import PEEK_MAX, choose_zone, first_stamped, one_zone
-from tests.mergelogs.conftest import clf, pen
+from tests.mergelogs.conftest import BASE, clf, pen
 
 MIXED = ("UTC", "America/New_York", "+0100", "+0530")
 NEW_YORK = parse_zone("America/New_York")
@@ -190,3 +193,41 @@ def test_logs_of_one_zone_starting_across_its_dst_change_keep_their_text(write):
     assert [outside_stamp(x) for x in out[5:]] == [outside_stamp(x) for x in second]
     out, _ = merge([*args, f"10.0.0.3:{write('c.log', paris)}"])
     assert {t[21:] for t in stamps(out)} == {b"-0400"}
+
+
+@st.composite
+def zoned_logs(draw):
+    """1-3 logs in random zones, clients of every shape (IPv4, IPv6, after a %v:%p), junk."""
+    logs = []
+    for _ in range(draw(st.integers(1, 3))):
+        offset = draw(st.sampled_from([0, -18000, 3600, 19800]))
+        lines, now = [], BASE
+        for _ in range(draw(st.integers(0, 25))):
+            now += draw(st.integers(0, 3))
+            if draw(st.integers(0, 5)) == 0:
+                lines.append(draw(st.binary(max_size=40)).replace(b"\n", b"") + b"\n")
+                continue
+            client = draw(st.sampled_from(["10.0.0.254", "2001:db8::fe", "10.0.0.254:80"]))
+            line = clf(client, now, b"GET /%d HTTP/1.1" % draw(st.integers(0, 3)), offset)
+            lines.append(b"www.example.com:443 " + line if draw(st.booleans()) else line)
+        logs.append(lines)
+    return logs
+
+
+@settings(max_examples=100, deadline=None)
+@given(zoned_logs(), st.sampled_from(["+0000", "-0330", "America/New_York"]))
+def test_a_written_zone_changes_only_the_stamp_text(logs, zone):
+    pens = [pen(f"192.0.2.{i}", BASE + i, f"10.0.0.{i % 3 + 1}", b"GET /%d HTTP/1.1" % (i % 4))
+            for i in range(60)]
+    backends = [Backend(f"10.0.0.{i + 1}", f"log{i}") for i in range(len(logs))]
+    kept = list(Merger(backends, logs, pens, Settings()))
+    written = list(Merger(backends, logs, pens, Settings(zone=zone)))
+    assert len(kept) == len(written)
+    fields = AccessParser().fields
+    for old, new in zip(kept, written, strict=True):
+        epoch, start, _ = fields(old)
+        if epoch is None:
+            assert new == old
+            continue
+        assert new[start : start + STAMP_LEN] == zone_stamp(epoch, parse_zone(zone))
+        assert outside_stamp(new) == outside_stamp(old)
