@@ -253,3 +253,50 @@ def test_penlogd_port_in_use_and_daemon_mode(tmp_path):
         assert time.monotonic() < deadline + 10
         time.sleep(0.02)
     assert out.read_bytes() == line
+
+
+def test_against_debian_penlogd_one_to_one_and_long_requests(tmp_path, penlogd):
+    """The same datagrams into C penlogd and ours: C gives two lines the same client and
+    never matches a request of 100+ bytes; ours restores each line's own client."""
+    c_penlogd = "/usr/bin/penlogd"
+    if not os.path.exists(c_penlogd):
+        if os.environ.get("CI"):
+            pytest.fail("Debian's penlogd is missing (package pen)")
+        pytest.skip("Debian package pen not installed")
+    long_request = b"GET /" + b"q" * 120 + b" HTTP/1.1"
+    entries = [("192.0.2.3", b"GET /same HTTP/1.1"), ("192.0.2.4", b"GET /same HTTP/1.1"),
+               ("192.0.2.5", long_request)]
+    now = int(time.time())
+    lines = [clf("127.0.0.12", now, request) for _, request in entries]
+    ours = penlogd("--hold", "0.3")
+    c_port = free_port(socket.SOCK_DGRAM)
+    c_out = tmp_path / "c_merged"
+    peer = subprocess.Popen([c_penlogd, "-f", "-b", "-l", str(c_out), str(c_port)],
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)  # C penlogd has no pid file in the foreground: give it time to bind
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pen_side, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as web:
+            web.bind(("127.0.0.12", 0))
+            for port in (ours.port, c_port):
+                for client, request in entries:
+                    pen_side.sendto(format_netlog(client, "127.0.0.12", request + b"\r\n"),
+                                    ("127.0.0.1", port))
+                time.sleep(0.05)
+                for line in lines:
+                    web.sendto(line, ("127.0.0.1", port))
+        merged = ours.wait_lines(3)
+        deadline = time.monotonic() + 10
+        while (not c_out.exists() or len(c_out.read_bytes().splitlines()) < 3) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        theirs = c_out.read_bytes().splitlines(keepends=True)
+    finally:
+        peer.terminate()
+        peer.wait(10)
+    assert [line.split(b" ")[0] for line in merged] == [b"192.0.2.3", b"192.0.2.4",
+                                                        b"192.0.2.5"]
+    assert [line.split(b" ")[0] for line in theirs] == [b"192.0.2.4", b"192.0.2.4",
+                                                        b"127.0.0.12"]
+    assert [line.partition(b" ")[2] for line in merged] == [
+        line.partition(b" ")[2] for line in theirs]
