@@ -156,6 +156,7 @@ def _summary_table(backends: list[Backend], result: Result, zone: ZoneChoice) ->
 @click.option("--jobs", type=click.IntRange(0), default=0,
               help="Worker processes (0: two, or one on a single CPU; at most one per backend).")
 @click.argument("backends", nargs=-1, type=BackendSpec())
+@click.version_option(package_name="pen-suite")
 def main(
     penlog: str | None,
     jitter: int,
