@@ -41,6 +41,10 @@ MONTHS = {
 _MONTH_NAMES = {i: m for m, i in MONTHS.items()}
 _STAMP = re.compile(rb"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_USABLE = range((dt.date(1, 1, 2).toordinal() - _EPOCH_ORDINAL) * 86400,
+                (dt.date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86400)
+"""Instants a stamp may name: a day inside the years 1-9999, so that each can be written in
+any zone (offsets stay within a day)."""
 _ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
 _C_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"v": b"\v"}
 _CACHE_MAX = 65536
@@ -85,7 +89,8 @@ def stamp_epoch(stamp: bytes) -> int | None:
     """Epoch seconds of a 26-byte ``%t`` stamp, or None if it is not a real instant.
 
     Locale-proof (English month table) and strict: an impossible date such as 31/Feb,
-    a lowercase month or an hour of 24 is None rather than a silently normalised time.
+    a lowercase month or an hour of 24 is None rather than a silently normalised time, and so
+    is an instant on the first or last day of the years 1-9999 (no zone could write it).
     """
     match = _STAMP.fullmatch(stamp)
     if match is None:
@@ -100,7 +105,8 @@ def stamp_epoch(stamp: bytes) -> int | None:
     except ValueError:
         return None
     offset = (int(oh) * 3600 + int(om) * 60) * (-1 if sign == b"-" else 1)
-    return days * 86400 + hour * 3600 + minute * 60 + second - offset
+    epoch = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    return epoch if epoch in _USABLE else None
 
 
 def format_stamp(epoch: int, offset_seconds: int = 0) -> bytes:
@@ -149,7 +155,8 @@ def zone_offset(epoch: int, zone: Zone) -> int:
     if isinstance(zone, int):
         return zone
     offset = dt.datetime.fromtimestamp(epoch, zone).utcoffset()
-    return int(offset.total_seconds()) if offset else 0
+    # whole minutes, as %t writes them (the local mean times before ~1900 have seconds)
+    return int(offset.total_seconds()) // 60 * 60 if offset else 0
 
 
 def zone_stamp(epoch: int, zone: Zone) -> bytes:

@@ -256,6 +256,7 @@ def _run(
         zone = choose_zone([None if line is None else line_stamp(line) for line in firsts],
                            settings.zone, keep_zones)
         settings = dataclasses.replace(settings, zone=zone.zone)
+        log.info("%s", zone.describe())
         sizes = [i.size for i in inputs]
         groups = plan(sizes, jobs)
         if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once

@@ -7,7 +7,7 @@ give it (its own limits: lines over 4 KB, ``"-" 408`` lines), and report the sam
 bytes as for the original logs together; visitors and visits, which the originals cannot
 show (every line there comes from pen's address), must agree between merged and resolved.
 ``--keep-zones`` must lose lines in webalizer and AWStats: that is what the zone default fixes,
-and it shows the test can fail.
+and it shows the test can fail. A farm mixing common and combined shows why mergelogs warns.
 """
 
 from __future__ import annotations
@@ -134,3 +134,21 @@ def test_awstats_reads_merged_and_resolved_as_the_originals(logs):
     assert (ours.visitors, ours.visits) == (named.visitors, named.visits)
     assert ours.visitors > 100
     assert kept.rejected > original.rejected + 1000 and kept.hits < original.hits - 1000
+
+
+def test_mixed_formats_are_noted_and_are_what_goaccess_rejects(tmp_path):
+    """Backends logging common and combined: mergelogs says so, and GoAccess ``COMBINED``
+    rejects exactly the common lines (analysers read one format)."""
+    farm = genlogs.Farm(backends=2, zones=("UTC",), formats=("combined", "common"),
+                        rate=20.0, requests=400, seed=4, huge_share=0.0)
+    genlogs.write_farm(farm, tmp_path / "farm")
+    logs = [tmp_path / "farm" / genlogs.access_file(i + 1) for i in range(2)]
+    merged = tmp_path / "access_log"
+    done = subprocess.run([sys.executable, "-m", "mergelogs", "-p",
+                           str(tmp_path / "farm" / genlogs.PEN_FILE), "-o", str(merged),
+                           *(f"{farm.address(i)}:{path}" for i, path in enumerate(logs))],
+                          capture_output=True, text=True, check=True, timeout=120)
+    assert done.stderr.count("mix log formats") == 1
+    common = len(logs[1].read_bytes().splitlines())
+    report = goaccess([merged], tmp_path / "goaccess")
+    assert report.rejected == common and report.hits == 400 - common

@@ -231,3 +231,16 @@ def test_a_written_zone_changes_only_the_stamp_text(logs, zone):
             continue
         assert new[start : start + STAMP_LEN] == zone_stamp(epoch, parse_zone(zone))
         assert outside_stamp(new) == outside_stamp(old)
+
+
+def test_stamps_at_the_ends_of_the_calendar_are_not_usable_times():
+    """No zone could write them (year 0 or 10000): such a line keeps its text, unparsable."""
+    for stamp in (b"31/Dec/9999:23:59:59 -1200", b"01/Jan/0001:00:00:00 +1400",
+                  b"31/Dec/9999:00:00:00 +0000"):
+        assert stamp_epoch(stamp) is None
+    for text in (b"02/Jan/0001:00:00:00 +0000", b"30/Dec/9999:23:59:59 +0000",
+                 b"01/Jan/1850:00:00:00 +0000"):
+        epoch = stamp_epoch(text)
+        assert epoch is not None
+        for zone in ("+2359", "-2359", "America/New_York", "Asia/Kolkata"):  # LMT: -4:56:02
+            assert stamp_epoch(zone_stamp(epoch, parse_zone(zone))) == epoch
