@@ -132,10 +132,9 @@ def penlogd(debug: int, foreground: bool, line_buffered: bool, chroot: str | Non
         _detach(keep_stdout=logfile is None)
     _setup_logging(debug, foreground)
     try:
-        if pidfile:
-            write_pidfile(pidfile)
         merger = LiveMerger(LiveSettings(hold, jitter, max_skew, entries))
-        asyncio.run(serve(sock, merger, output))
+        asyncio.run(serve(sock, merger, output, (lambda: write_pidfile(pidfile)) if pidfile
+                          else None))
     except StartupError as exc:
         logging.getLogger("penlogd").error("%s", exc)  # stderr may be gone (daemon)
         raise FatalError(str(exc)) from None

@@ -54,10 +54,15 @@ class Penlogd:
         return self.lines(path)
 
     def stop(self) -> int:
+        """TERM by pid; the exit status (stderr is kept in ``err``)."""
+        if self.proc.stderr.closed:
+            return self.proc.returncode
         if self.proc.poll() is None:
             os.kill(self.pid, signal.SIGTERM)
         try:
-            return self.proc.wait(15)
+            code = self.proc.wait(15)
+            self.err = self.proc.stderr.read()
+            return code
         finally:
             self.proc.stderr.close()
 
@@ -98,7 +103,7 @@ class Piped:
 
 
 def test_live_merge_of_pen_and_two_backends_with_rotation(tmp_path, penlogd):
-    daemon = penlogd("--hold", "0.5")
+    daemon = penlogd("-d", "--hold", "0.5")
     backends, senders = [], []
     try:
         for host in ("127.0.0.10", "127.0.0.11"):
@@ -145,6 +150,7 @@ def test_live_merge_of_pen_and_two_backends_with_rotation(tmp_path, penlogd):
                  for line in first + second)
     assert got == sorted(made)  # every line, each with the client that made its request
     assert daemon.stop() == 0
+    assert b"%d lines (%d matched, 0 unmatched)" % (len(made), len(made)) in daemon.err
 
 
 def test_debian_penlog_into_our_penlogd(tmp_path, penlogd):

@@ -12,7 +12,7 @@ from pen.logsink import PenLog
 from pen.metrics import escape_label, render, response
 from pen.state import PenState
 
-from .helpers import free_port
+from .helpers import UdpResponder, free_port, udp_ask
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -177,3 +177,21 @@ def test_other_requests_404_and_idle_scrapers_are_capped(backends, pen):
             pass
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_udp_flows_are_counted(pen):
+    responder = UdpResponder("U")
+    try:
+        port, metrics = free_port(socket.SOCK_DGRAM), free_port()
+        pen(["-U", "--metrics", f"127.0.0.1:{metrics}", port, responder.spec])
+        for client in ("127.0.0.2", "127.0.0.3", "127.0.0.2"):  # a new flow each
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flow:
+                flow.bind((client, 0))
+                assert {udp_ask(port, b"hello", sock=flow) for _ in range(3)} == {b"U"}
+        found = scrape(metrics)
+    finally:
+        responder.stop()
+    assert by_server(found, "pen_server_connections_total") == {"0": 3}  # one per flow
+    assert by_server(found, "pen_server_received_bytes_total") == {"0": 9 * len(b"U:hello")}
+    assert found["pen_selections_total", (("algorithm", "roundrobin"),)] == 2  # new clients
+    assert found["pen_selections_total", (("algorithm", "sticky"),)] == 1
