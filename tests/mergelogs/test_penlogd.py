@@ -306,3 +306,44 @@ def test_against_debian_penlogd_one_to_one_and_long_requests(tmp_path, penlogd):
                                                         b"127.0.0.12"]
     assert [line.partition(b" ")[2] for line in merged] == [
         line.partition(b" ")[2] for line in theirs]
+
+
+def test_penlogd_in_a_chroot_as_nobody(tmp_path):
+    """-j and -u: the output and pid file are opened inside the jail by the unprivileged
+    user, and HUP reopens the output there."""
+    if os.getuid() != 0:
+        pytest.skip("needs root for chroot")
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    jail.chmod(0o777)
+    port = free_port(socket.SOCK_DGRAM)
+    proc = subprocess.Popen([str(BIN / "penlogd"), "-f", "-j", str(jail), "-u", "nobody",
+                             "-l", "/out", "-p", "/pid", "--hold", "0.2", "--bind",
+                             "127.0.0.1", str(port)], stderr=subprocess.PIPE)
+    try:
+        pidfile = jail / "pid"
+        deadline = time.monotonic() + 10
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        assert (jail / "out").stat().st_uid == pidfile.stat().st_uid != 0
+        line = clf("127.0.0.12", int(time.time()), b"GET /jail HTTP/1.0")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as web:
+            web.bind(("127.0.0.12", 0))
+            web.sendto(format_netlog("192.0.2.8", "127.0.0.12", b"GET /jail HTTP/1.0\r\n"),
+                       ("127.0.0.1", port))
+            web.sendto(line, ("127.0.0.1", port))
+        while not (jail / "out").read_bytes():
+            assert time.monotonic() < deadline + 10
+            time.sleep(0.02)
+        (jail / "out").rename(jail / "out.1")
+        os.kill(proc.pid, signal.SIGHUP)
+        while not (jail / "out").exists():
+            assert time.monotonic() < deadline + 20
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0
+        proc.stderr.close()
+    assert (jail / "out.1").read_bytes() == b"192.0.2.8" + line[len(b"127.0.0.12"):]
+    assert not pidfile.exists()
