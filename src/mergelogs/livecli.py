@@ -106,11 +106,13 @@ def _detach(keep_stdout: bool) -> None:
               help="Seconds between a line's time and its entry at most.")
 @click.option("--max-skew", type=click.IntRange(0), default=60, show_default=True,
               help="Seconds a web server's clock may be off pen's host's, learnt from the logs.")
+@click.option("--keep", type=click.IntRange(1), default=3600, show_default=True,
+              help="Seconds a pen entry waits for its line (the longest request matched).")
 @click.option("--bind", "host", default="", metavar="ADDR", help="Receive on ADDR only [all].")
 @click.argument("port", type=click.IntRange(1, 65535))
 def penlogd(debug: int, foreground: bool, line_buffered: bool, chroot: str | None,
             logfile: str | None, entries: int, pidfile: str | None, user: str | None,
-            hold: float, jitter: int, max_skew: int, host: str, port: int) -> None:
+            hold: float, jitter: int, max_skew: int, keep: int, host: str, port: int) -> None:
     """Receive pen's log (pen -l HOST:PORT) and the web servers' lines (penlog) on UDP PORT
     and write the merged log live, each line with its real client address."""
     from pen.app import drop_privileges, write_pidfile
@@ -132,7 +134,7 @@ def penlogd(debug: int, foreground: bool, line_buffered: bool, chroot: str | Non
         _detach(keep_stdout=logfile is None)
     _setup_logging(debug, foreground)
     try:
-        merger = LiveMerger(LiveSettings(hold, jitter, max_skew, entries))
+        merger = LiveMerger(LiveSettings(hold, jitter, max_skew, keep, entries))
         asyncio.run(serve(sock, merger, output, (lambda: write_pidfile(pidfile)) if pidfile
                           else None))
     except StartupError as exc:
