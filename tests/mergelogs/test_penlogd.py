@@ -27,7 +27,8 @@ C_PENLOG = "/usr/bin/penlog"
 
 
 class Penlogd:
-    """Our penlogd in the foreground, stopped by its pid."""
+    """Our penlogd in the foreground, stopped by its pid (on 127.0.0.1 unless ``args`` has
+    a ``--bind`` of its own)."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.port = free_port(socket.SOCK_DGRAM)
@@ -35,7 +36,8 @@ class Penlogd:
         self.pidfile = tmp / "penlogd.pid"
         self.proc = subprocess.Popen(
             [str(BIN / "penlogd"), "-f", "-l", str(self.out), "-p", str(self.pidfile),
-             "--bind", "127.0.0.1", *args, str(self.port)], stderr=subprocess.PIPE)
+             *([] if "--bind" in args else ["--bind", "127.0.0.1"]), *args, str(self.port)],
+            stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while not (self.pidfile.exists() and self.pidfile.read_text()):
             assert self.proc.poll() is None, self.proc.stderr.read()
@@ -158,7 +160,7 @@ def test_debian_penlog_into_our_penlogd(tmp_path, penlogd):
         if os.environ.get("CI"):
             pytest.fail("Debian's penlog is missing (package pen)")
         pytest.skip("Debian package pen not installed")
-    daemon = penlogd("--hold", "0.3")
+    daemon = penlogd("--hold", "0.3", "--bind", "")  # every address, IPv4 as mapped IPv6
     now = int(time.time())
     lines = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pen_side:
