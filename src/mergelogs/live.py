@@ -15,10 +15,11 @@ votes on its server's clock offset, takes its entry (or keeps its own client) an
 Lines go out in arrival order, a batch per call.
 
 Bounds: lines waiting (PENDING_MAX; past it the oldest goes out early, matched as well as
-it can be: never dropped), web servers with a clock (SOURCES_MAX), and entries held: those
-older than ``jitter`` plus twice ``radius`` seconds are forgotten, and past ``entries_max``
-the oldest seconds go first. The window forgets whole generations (a quarter of ``jitter``),
-so it may hold one generation's entries beyond the bound.
+it can be: never dropped), web servers with a clock (SOURCES_MAX), and entries held: each
+is kept ``keep`` seconds (the longest request whose line can still find its entry, since the
+line comes when the request ends), and past ``entries_max`` the oldest seconds go first. The
+window forgets whole generations (a quarter of ``jitter``), so it may hold one generation's
+entries beyond the bound.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class LiveSettings:
     """The widest distance in seconds between a line's instant and its entry."""
     radius: int = 60
     """The widest clock offset in seconds between pen's host and a web server."""
+    keep: int = 3600
+    """Seconds an entry waits for its line: the longest request that is still matched."""
     entries_max: int = 100_000
     """Pen entries held (``-n``)."""
 
@@ -124,7 +127,7 @@ class LiveMerger:
             out.append(self._release(pending.popleft()))
         settings = self.settings
         arrived = pending[0].due - settings.hold if pending else now  # of the oldest waiting
-        self._forget(int(min(now, arrived)) - settings.jitter - 2 * settings.radius)
+        self._forget(int(min(now, arrived)) - settings.keep)
         return out
 
     def next_due(self) -> float | None:

@@ -97,20 +97,24 @@ def _detach(keep_stdout: bool) -> None:
 @click.option("-j", "chroot", metavar="DIR", help="Run in a chroot (paths then inside it).")
 @click.option("-l", "logfile", metavar="FILE", help="Append the merged log here [stdout].")
 @click.option("-n", "entries", type=click.IntRange(1), default=100_000, show_default=True,
+              metavar="N",
               help="Pen entries held at most.")
 @click.option("-p", "pidfile", metavar="FILE", help="Write the process id here.")
-@click.option("-u", "user", help="Run as this user (its group too).")
-@click.option("--hold", type=click.FloatRange(0), default=2.0, show_default=True,
+@click.option("-u", "user", metavar="USER", help="Run as this user (its group too).")
+@click.option("--hold", type=click.FloatRange(0), default=2.0, show_default=True, metavar="SEC",
               help="Seconds a line waits for its pen entry.")
-@click.option("--jitter", type=click.IntRange(0), default=60, show_default=True,
+@click.option("--jitter", type=click.IntRange(0), default=60, show_default=True, metavar="SEC",
               help="Seconds between a line's time and its entry at most.")
 @click.option("--max-skew", type=click.IntRange(0), default=60, show_default=True,
+              metavar="SEC",
               help="Seconds a web server's clock may be off pen's host's, learnt from the logs.")
+@click.option("--keep", type=click.IntRange(1), default=3600, show_default=True, metavar="SEC",
+              help="Seconds a pen entry waits for its line (the longest request matched).")
 @click.option("--bind", "host", default="", metavar="ADDR", help="Receive on ADDR only [all].")
 @click.argument("port", type=click.IntRange(1, 65535))
 def penlogd(debug: int, foreground: bool, line_buffered: bool, chroot: str | None,
             logfile: str | None, entries: int, pidfile: str | None, user: str | None,
-            hold: float, jitter: int, max_skew: int, host: str, port: int) -> None:
+            hold: float, jitter: int, max_skew: int, keep: int, host: str, port: int) -> None:
     """Receive pen's log (pen -l HOST:PORT) and the web servers' lines (penlog) on UDP PORT
     and write the merged log live, each line with its real client address."""
     from pen.app import drop_privileges, write_pidfile
@@ -132,10 +136,9 @@ def penlogd(debug: int, foreground: bool, line_buffered: bool, chroot: str | Non
         _detach(keep_stdout=logfile is None)
     _setup_logging(debug, foreground)
     try:
-        if pidfile:
-            write_pidfile(pidfile)
-        merger = LiveMerger(LiveSettings(hold, jitter, max_skew, entries))
-        asyncio.run(serve(sock, merger, output))
+        merger = LiveMerger(LiveSettings(hold, jitter, max_skew, keep, entries))
+        asyncio.run(serve(sock, merger, output, (lambda: write_pidfile(pidfile)) if pidfile
+                          else None))
     except StartupError as exc:
         logging.getLogger("penlogd").error("%s", exc)  # stderr may be gone (daemon)
         raise FatalError(str(exc)) from None

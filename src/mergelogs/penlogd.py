@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import cast
 
 from mergelogs.live import LiveMerger
@@ -18,6 +19,8 @@ log = logging.getLogger("penlogd")
 
 RECEIVE_BUFFER = 4 * 1024 * 1024
 """Bytes of datagrams the kernel may queue for penlogd: a burst waits there, not lost."""
+STATS_EVERY = 60.0
+"""Seconds between the figures logged with -d."""
 
 
 def open_socket(port: int, host: str = "") -> socket.socket:
@@ -131,8 +134,13 @@ class Receiver(asyncio.DatagramProtocol):
         self.output.write(self.merger.flush())
 
 
-async def serve(sock: socket.socket, merger: LiveMerger, output: Output) -> None:
-    """Receive on ``sock`` until TERM or INT; HUP reopens the output."""
+async def serve(sock: socket.socket, merger: LiveMerger, output: Output,
+                on_ready: Callable[[], None] | None = None) -> None:
+    """Receive on ``sock`` until TERM or INT; HUP reopens the output.
+
+    :param on_ready: called once the signals are handled (the pid file is written then, so
+        a TERM sent as soon as it exists is not fatal).
+    """
     loop = asyncio.get_running_loop()
     _, receiver = await loop.create_datagram_endpoint(
         lambda: Receiver(merger, output, loop), sock=sock)
@@ -141,18 +149,32 @@ async def serve(sock: socket.socket, merger: LiveMerger, output: Output) -> None
     def hangup() -> None:
         try:
             output.reopen()
+            log.debug("reopened %s", output.path or "stdout")
         except OSError as exc:
             log.error("cannot reopen %s: %s; still writing the old file", output.path,
                       exc.strerror or exc)
 
+    def figures() -> None:
+        _log_figures(merger, output)
+        loop.call_later(STATS_EVERY, figures)
+
+    if log.isEnabledFor(logging.DEBUG):
+        loop.call_later(STATS_EVERY, figures)
     loop.add_signal_handler(signal.SIGHUP, hangup)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
     finally:
         receiver.close()
-        stats = merger.stats
-        log.debug("%d lines (%d matched, %d unmatched), %d pen entries (%d unusable, "
-                  "%d forgotten early), %d lines not written", stats.lines, stats.matched,
-                  stats.unmatched, stats.entries, stats.unusable, stats.forgotten, output.lost)
+        _log_figures(merger, output)
+
+
+def _log_figures(merger: LiveMerger, output: Output) -> None:
+    """What penlogd has done so far, at debug level."""
+    stats = merger.stats
+    log.debug("%d lines (%d matched, %d unmatched), %d pen entries (%d unusable, "
+              "%d forgotten early), %d lines not written", stats.lines, stats.matched,
+              stats.unmatched, stats.entries, stats.unusable, stats.forgotten, output.lost)

@@ -133,10 +133,14 @@ def test_entries_beyond_n_are_forgotten_oldest_first():
 
 
 def test_old_entries_are_forgotten_with_time():
-    merger = LiveMerger(LiveSettings(jitter=60, radius=60))
+    merger = LiveMerger(LiveSettings(keep=600))
     merger.receive(entry("192.0.2.1", b"GET /a HTTP/1.1"), WEB, BASE)
-    merger.due(BASE + 1000)
+    merger.receive(entry("192.0.2.2", b"GET /b HTTP/1.1"), WEB, BASE)
     line = clf("10.0.0.254", BASE, b"GET /a HTTP/1.1")
+    # A 500-second download: its line comes late, its entry is still there.
+    assert run(merger, [(BASE + 500, line)]) == [b"192.0.2.1" + line[10:]]
+    merger.due(BASE + 1000)
+    line = clf("10.0.0.254", BASE, b"GET /b HTTP/1.1")
     assert run(merger, [(BASE + 1000, line)]) == [line]
 
 

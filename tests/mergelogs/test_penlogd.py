@@ -27,7 +27,8 @@ C_PENLOG = "/usr/bin/penlog"
 
 
 class Penlogd:
-    """Our penlogd in the foreground, stopped by its pid."""
+    """Our penlogd in the foreground, stopped by its pid (on 127.0.0.1 unless ``args`` has
+    a ``--bind`` of its own)."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.port = free_port(socket.SOCK_DGRAM)
@@ -35,7 +36,8 @@ class Penlogd:
         self.pidfile = tmp / "penlogd.pid"
         self.proc = subprocess.Popen(
             [str(BIN / "penlogd"), "-f", "-l", str(self.out), "-p", str(self.pidfile),
-             "--bind", "127.0.0.1", *args, str(self.port)], stderr=subprocess.PIPE)
+             *([] if "--bind" in args else ["--bind", "127.0.0.1"]), *args, str(self.port)],
+            stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while not (self.pidfile.exists() and self.pidfile.read_text()):
             assert self.proc.poll() is None, self.proc.stderr.read()
@@ -54,10 +56,15 @@ class Penlogd:
         return self.lines(path)
 
     def stop(self) -> int:
+        """TERM by pid; the exit status (stderr is kept in ``err``)."""
+        if self.proc.stderr.closed:
+            return self.proc.returncode
         if self.proc.poll() is None:
             os.kill(self.pid, signal.SIGTERM)
         try:
-            return self.proc.wait(15)
+            code = self.proc.wait(15)
+            self.err = self.proc.stderr.read()
+            return code
         finally:
             self.proc.stderr.close()
 
@@ -98,7 +105,7 @@ class Piped:
 
 
 def test_live_merge_of_pen_and_two_backends_with_rotation(tmp_path, penlogd):
-    daemon = penlogd("--hold", "0.5")
+    daemon = penlogd("-d", "--hold", "0.5")
     backends, senders = [], []
     try:
         for host in ("127.0.0.10", "127.0.0.11"):
@@ -145,6 +152,7 @@ def test_live_merge_of_pen_and_two_backends_with_rotation(tmp_path, penlogd):
                  for line in first + second)
     assert got == sorted(made)  # every line, each with the client that made its request
     assert daemon.stop() == 0
+    assert b"%d lines (%d matched, 0 unmatched)" % (len(made), len(made)) in daemon.err
 
 
 def test_debian_penlog_into_our_penlogd(tmp_path, penlogd):
@@ -152,7 +160,7 @@ def test_debian_penlog_into_our_penlogd(tmp_path, penlogd):
         if os.environ.get("CI"):
             pytest.fail("Debian's penlog is missing (package pen)")
         pytest.skip("Debian package pen not installed")
-    daemon = penlogd("--hold", "0.3")
+    daemon = penlogd("--hold", "0.3", "--bind", "")  # every address, IPv4 as mapped IPv6
     now = int(time.time())
     lines = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pen_side:
@@ -300,3 +308,44 @@ def test_against_debian_penlogd_one_to_one_and_long_requests(tmp_path, penlogd):
                                                         b"127.0.0.12"]
     assert [line.partition(b" ")[2] for line in merged] == [
         line.partition(b" ")[2] for line in theirs]
+
+
+def test_penlogd_in_a_chroot_as_nobody(tmp_path):
+    """-j and -u: the output and pid file are opened inside the jail by the unprivileged
+    user, and HUP reopens the output there."""
+    if os.getuid() != 0:
+        pytest.skip("needs root for chroot")
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    jail.chmod(0o777)
+    port = free_port(socket.SOCK_DGRAM)
+    proc = subprocess.Popen([str(BIN / "penlogd"), "-f", "-j", str(jail), "-u", "nobody",
+                             "-l", "/out", "-p", "/pid", "--hold", "0.2", "--bind",
+                             "127.0.0.1", str(port)], stderr=subprocess.PIPE)
+    try:
+        pidfile = jail / "pid"
+        deadline = time.monotonic() + 10
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        assert (jail / "out").stat().st_uid == pidfile.stat().st_uid != 0
+        line = clf("127.0.0.12", int(time.time()), b"GET /jail HTTP/1.0")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as web:
+            web.bind(("127.0.0.12", 0))
+            web.sendto(format_netlog("192.0.2.8", "127.0.0.12", b"GET /jail HTTP/1.0\r\n"),
+                       ("127.0.0.1", port))
+            web.sendto(line, ("127.0.0.1", port))
+        while not (jail / "out").read_bytes():
+            assert time.monotonic() < deadline + 10
+            time.sleep(0.02)
+        (jail / "out").rename(jail / "out.1")
+        os.kill(proc.pid, signal.SIGHUP)
+        while not (jail / "out").exists():
+            assert time.monotonic() < deadline + 20
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0
+        proc.stderr.close()
+    assert (jail / "out.1").read_bytes() == b"192.0.2.8" + line[len(b"127.0.0.12"):]
+    assert not pidfile.exists()

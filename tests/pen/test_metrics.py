@@ -12,7 +12,7 @@ from pen.logsink import PenLog
 from pen.metrics import escape_label, render, response
 from pen.state import PenState
 
-from .helpers import free_port
+from .helpers import UdpResponder, free_port, udp_ask
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -108,7 +108,7 @@ def test_scraped_during_traffic(tmp_path, backends, pen):
     dead = free_port()
     port, metrics = free_port(), free_port()
     log = tmp_path / "pen.log"
-    pen(["-l", log, "-c", "100", "--metrics", f"127.0.0.1:{metrics}", port, a.spec, b.spec,
+    pen(["-l", log, "-c", "100", "-b", "600", "--metrics", f"127.0.0.1:{metrics}", port, a.spec, b.spec,
          f"127.0.0.1:{dead}"])
     holder = socket.create_connection(("127.0.0.1", port), timeout=10,
                                       source_address=("127.0.0.9", 0))
@@ -142,7 +142,7 @@ def test_scraped_during_traffic(tmp_path, backends, pen):
     assert by_server(found, "pen_server_connect_failures_total") == {"0": 0, "1": 0, "2": 1}
     assert by_server(found, "pen_server_blacklisted") == {"0": 0, "1": 0, "2": 1}
     until = by_server(found, "pen_server_blacklisted_until_seconds")
-    assert until["0"] == 0 and time.time() < until["2"] <= time.time() + 30
+    assert until["0"] == 0 and time.time() < until["2"] <= time.time() + 600  # -b 600
     assert found["pen_selections_total", (("algorithm", "roundrobin"),)] == 5  # new clients
     assert found["pen_selections_total", (("algorithm", "sticky"),)] == 8
     assert found["pen_clients", ()] == 5 and found["pen_clients_max", ()] == 100
@@ -177,3 +177,21 @@ def test_other_requests_404_and_idle_scrapers_are_capped(backends, pen):
             pass
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_udp_flows_are_counted(pen):
+    responder = UdpResponder("U")
+    try:
+        port, metrics = free_port(socket.SOCK_DGRAM), free_port()
+        pen(["-U", "--metrics", f"127.0.0.1:{metrics}", port, responder.spec])
+        for client in ("127.0.0.2", "127.0.0.3", "127.0.0.2"):  # a new flow each
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flow:
+                flow.bind((client, 0))
+                assert {udp_ask(port, b"hello", sock=flow) for _ in range(3)} == {b"U"}
+        found = scrape(metrics)
+    finally:
+        responder.stop()
+    assert by_server(found, "pen_server_connections_total") == {"0": 3}  # one per flow
+    assert by_server(found, "pen_server_received_bytes_total") == {"0": 9 * len(b"U:hello")}
+    assert found["pen_selections_total", (("algorithm", "roundrobin"),)] == 2  # new clients
+    assert found["pen_selections_total", (("algorithm", "sticky"),)] == 1
