@@ -292,7 +292,8 @@ def _resolve(
     )
     lines = itertools.chain.from_iterable(read_lines(source) for source in inputs)
     try:
-        cache = Cache(cache_path, "fcrdns" if settings.verify else "ptr") if cache_path else None
+        mode = "fcrdns" if settings.verify else "ptr"
+        cache = Cache(cache_path, mode, on_busy=_warn) if cache_path else None
         with progress, _closing(cache), atomic_output(output) as out:
             task = progress.add_task("resolve", total=None)
             run(
@@ -321,6 +322,10 @@ def _closing(cache: Cache | None) -> Iterator[None]:
     finally:
         if cache is not None:
             cache.close()
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _load_hosts(path: str) -> dict[str, str]:

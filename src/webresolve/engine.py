@@ -24,7 +24,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 
-from webresolve.answers import Answer, Outcome, classify_ptr, confirms
+from webresolve.answers import Answer, Outcome, classify_ptr, confirms, named
 from webresolve.cache import Cache
 from webresolve.errors import LookupFailed, LookupTimeout
 from webresolve.messages import Question, Reply
@@ -118,18 +118,17 @@ class Engine:
 
     def _known(self, address: str) -> Answer | None:
         """The answer ``--hosts`` or the cache already holds (a negative entry counts as
-        NXDOMAIN, whatever kind of "no name" it was when stored)."""
+        NXDOMAIN, whatever kind of "no name" it was when stored). Their names pass the same
+        host-name rule as a PTR's: a hand-edited or poisoned row is bogus, not written."""
         name = self._hosts.get(address)
         if name is not None:
             self.stats.hosts_hits += 1
-            return Answer(name.encode("ascii"), Outcome.RESOLVED)
+            return named(name)
         if address not in self._cached:
             return None
         self.stats.cache_hits += 1
         cached = self._cached[address]
-        if cached is None:
-            return Answer(None, Outcome.NXDOMAIN)
-        return Answer(cached.encode("ascii"), Outcome.RESOLVED)
+        return Answer(None, Outcome.NXDOMAIN) if cached is None else named(cached)
 
     def _finish(self, future: NameFuture, answer: Answer) -> None:
         self.stats.count(answer.outcome)
