@@ -193,7 +193,15 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             default=10000,
             show_default=True,
-            help="Most lines held back while their lookups are in flight.",
+            help="Most distinct addresses waiting for an answer; reading pauses beyond.",
+        ),
+        click.option(
+            "--buffer",
+            type=click.FloatRange(min=0),
+            default=32.0,
+            show_default=True,
+            metavar="MB",
+            help="Held-back lines kept in memory; beyond, they wait in a file in $TMPDIR.",
         ),
         click.option("--summary", is_flag=True, help="Print a table of figures on stderr."),
         click.option(
@@ -244,6 +252,7 @@ def _execute(
     hosts_path: str | None,
     field: int,
     window: int,
+    buffer: float,
     summary: bool,
     statistics: str | None,
     verbose: bool,
@@ -261,7 +270,8 @@ def _execute(
     stats = Stats()
     inputs = _open_inputs(files or ("-",))
     try:
-        _resolve(inputs, output, settings, stats, cache_path, hosts, field, window, verbose)
+        budget = int(buffer * 2**20)
+        _resolve(inputs, output, settings, stats, cache_path, hosts, field, window, budget, verbose)
     finally:
         for source in inputs:
             source.close()
@@ -279,6 +289,7 @@ def _resolve(
     hosts: dict[str, str],
     field: int,
     window: int,
+    budget: int,
     verbose: bool,
 ) -> None:
     console = Console(stderr=True)
@@ -304,6 +315,7 @@ def _resolve(
                     stats,
                     field=field,
                     window=window,
+                    budget=budget,
                     hosts=hosts,
                     cache=cache,
                     on_progress=lambda n: progress.advance(task, n),

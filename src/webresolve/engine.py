@@ -9,7 +9,8 @@ A new address is answered at once from ``--hosts`` or the cache, or else queued 
 ``concurrency`` workers. A worker asks the nameservers through :class:`Transport`, follows
 :class:`Attempts` for retries, optionally confirms the name forward, writes the cache and
 completes the future with the name's bytes or None. No outcome raises: a lookup that fails
-keeps the address and is counted.
+keeps the address and is counted. ``unanswered`` counts the addresses queued or asked and
+not yet answered, so that the reader can bound them (:meth:`answered` waits for one).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class Engine:
         self._by_field: dict[bytes, NameFuture | None] = {}
         self._by_address: dict[str, NameFuture] = {}
         self._queue: asyncio.Queue[tuple[str, NameFuture]] = asyncio.Queue()
+        self._freed = asyncio.Event()
+        self.unanswered = 0
+        """Distinct addresses queued or being asked."""
         self._workers: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Engine:
@@ -113,8 +117,14 @@ class Engine:
         if known is not None:
             self._finish(future, known)
         else:
+            self.unanswered += 1
             self._queue.put_nowait((address, future))
         return future
+
+    async def answered(self) -> None:
+        """Wait until one more of the :attr:`unanswered` addresses is answered."""
+        self._freed.clear()
+        await self._freed.wait()
 
     def _known(self, address: str) -> Answer | None:
         """The answer ``--hosts`` or the cache already holds (a negative entry counts as
@@ -140,12 +150,14 @@ class Engine:
             address, future = await self._queue.get()
             try:
                 answer = await self.resolve(address)
-            except Exception as exc:  # a bug must surface in the output loop, not hang it
-                future.set_exception(exc)
-                continue
-            if self._cache is not None and answer.outcome.cacheable:
-                self._remember(address, answer)
-            self._finish(future, answer)
+                if self._cache is not None and answer.outcome.cacheable:
+                    self._remember(address, answer)
+            except Exception as exc:  # a bug or a cache error must surface in the output
+                future.set_exception(exc)  # loop, not hang it
+            else:
+                self._finish(future, answer)
+            self.unanswered -= 1
+            self._freed.set()
 
     def _remember(self, address: str, answer: Answer) -> None:
         assert self._cache is not None

@@ -294,3 +294,11 @@ def test_locked_cache_goes_on_without_it(server: Server, tmp_path: Path) -> None
     assert done.stdout == b"".join(RESOLVED)
     warning = done.stderr.decode().splitlines()
     assert len(warning) == 1 and "locked" in warning[0] and "without it" in warning[0]
+
+
+def test_buffer_and_window_options(server: Server) -> None:
+    """No memory for held lines and one address at a time: still every line, in order."""
+    result = invoke(server[1], "--buffer", "0", "--window", "1", "--summary")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b"".join(RESOLVED)
+    assert "lines held on disk" in result.stderr
