@@ -63,6 +63,9 @@ class Backlog(Generic[E]):
         else:
             self._spill(line)
 
+    def __bool__(self) -> bool:
+        return bool(self._memory) or bool(self._unread)
+
     def head(self) -> E | None:
         """The oldest entry (read back from the spill if need be); None when empty.
 

@@ -72,7 +72,7 @@ class Engine:
         self._cached = cache.load(clock()) if cache is not None else {}
         self._transport = Transport(list(settings.nameservers))
         self._rate = RateLimiter(settings.rate)
-        self._by_field: dict[bytes, NameFuture | None] = {}
+        self._by_field: dict[bytes, NameFuture] = {}
         self._by_address: dict[str, NameFuture] = {}
         self._queue: asyncio.Queue[tuple[str, NameFuture]] = asyncio.Queue()
         self._freed = asyncio.Event()
@@ -97,14 +97,19 @@ class Engine:
         self.stats.strays = self._transport.strays
 
     def future_for(self, field: bytes) -> NameFuture | None:
-        """The future name of the address in ``field``; None when it is not an address."""
-        try:
-            return self._by_field[field]
-        except KeyError:
-            pass
+        """The future name of the address in ``field``; None when it is not an address.
+
+        Only fields that are addresses are remembered (each spelling of one), so memory
+        grows with the distinct addresses, not with the names or garbage a log holds.
+        """
+        future = self._by_field.get(field)
+        if future is not None:
+            return future
         address = canonical_address(field)
-        future = None if address is None else self._by_address.get(address)
-        if address is not None and future is None:
+        if address is None:
+            return None
+        future = self._by_address.get(address)
+        if future is None:
             future = self._by_address[address] = self._start(address)
         self._by_field[field] = future
         return future

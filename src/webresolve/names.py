@@ -8,15 +8,18 @@ import socket
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _MAX_NAME = 253
+_ADDRESS_BYTES = b"0123456789abcdefABCDEF.:"
 
 
 def canonical_address(field: bytes) -> str | None:
     """The address to look up for a log field, or None when the field is not an IP address.
 
     IPv4-mapped IPv6 (``::ffff:192.0.2.1``, written by dual-stack servers) is looked up as
-    the IPv4 address it carries, because that is where its PTR lives.
+    the IPv4 address it carries, because that is where its PTR lives. A field with a byte
+    no address has (a host name, ``-``) is turned away before any parsing, cheaply enough
+    that such fields need not be remembered.
     """
-    if not field or len(field) > 45 or b"%" in field:
+    if not field or len(field) > 45 or field.translate(None, _ADDRESS_BYTES):
         return None
     try:
         address = ipaddress.ip_address(field.decode("ascii"))

@@ -15,7 +15,9 @@ lookups at full concurrency. What bounds the run instead:
 - lookups: reading pauses while ``window`` distinct addresses are queued or being asked,
   and goes on as each is answered.
 
-Reading yields to the event loop whenever a new lookup is queued, and every
+A line read while nothing is held and its name is known (a repeated address, a cache or
+hosts hit, a field that is no address) is written at once, without a trip through the
+backlog. Reading yields to the event loop whenever a new lookup is queued, and every
 ``_YIELD_EVERY`` lines (not on every line: that would cost more than the lookups), so
 workers start sending while reading goes on and answers are taken in before their timers
 fire; writing yields as often, for a long backlog written at once.
@@ -69,14 +71,19 @@ async def resolve_lines(
             future = None if span is None else engine.future_for(line[span[0] : span[1]])
             if future is None:
                 stats.with_name += 1
-            backlog.push((line, span, future))
+            if backlog or not (future is None or future.done()):
+                backlog.push((line, span, future))
+            else:  # nothing held and the name known: the common case skips the backlog
+                write(_resolved(line, span, future))
+                written += 1
             started = future is not None and stats.addresses != known and not future.done()
             if started or not stats.lines % _YIELD_EVERY:
                 await asyncio.sleep(0)
             while engine.unanswered >= window:
                 written += await _flush(backlog, write, False)
                 await engine.answered()
-            written += await _flush(backlog, write, False)
+            if backlog:
+                written += await _flush(backlog, write, False)
             if on_progress is not None and written >= _PROGRESS_EVERY:
                 on_progress(written)
                 written = 0
@@ -99,9 +106,14 @@ async def _flush(backlog: Backlog[Entry], write: Callable[[bytes], object], wait
                 break
             await future
         backlog.pop()
-        write(line if future is None or span is None else rewrite(line, span, future.result()))
+        write(_resolved(line, span, future))
         count += 1
         wait = False
         if not count % _YIELD_EVERY:
             await asyncio.sleep(0)
     return count
+
+
+def _resolved(line: bytes, span: tuple[int, int] | None, future: NameFuture | None) -> bytes:
+    """``line`` as written: its field replaced by the name ``future`` found, if any."""
+    return line if future is None or span is None else rewrite(line, span, future.result())

@@ -331,3 +331,18 @@ def test_same_answers_as_dnspythons_resolver(run: Run) -> None:
     ours, theirs = run(go())
     assert theirs == ["one.example", "six.example", "NXDOMAIN", "NoAnswer", "NoNameservers"]
     assert ours == [b"one.example", b"six.example", None, None, None]
+
+
+def test_only_address_fields_are_remembered(run: Run) -> None:
+    """Names and garbage in the address field cost no memory per distinct value."""
+
+    async def go() -> tuple[int, int]:
+        engine = Engine(Settings(()), Stats(), hosts={"192.0.2.1": "one.example"})
+        async with engine:
+            fields = [b"host%d.example" % n for n in range(500)] + [b"-", b"cafe", b"::g"]
+            assert all(engine.future_for(f) is None for f in fields)
+            spellings = [b"192.0.2.1", b"::ffff:192.0.2.1", b"::FFFF:c000:0201"]
+            assert len({id(engine.future_for(f)) for f in spellings}) == 1
+            return len(engine._by_field), engine.stats.addresses
+
+    assert run(go()) == (3, 1)
