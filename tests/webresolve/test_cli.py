@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import lzma
+import os
 import re
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -302,3 +305,46 @@ def test_buffer_and_window_options(server: Server) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == b"".join(RESOLVED)
     assert "lines held on disk" in result.stderr
+
+
+def open_files(pid: int) -> list[str]:
+    """What the process's descriptors point at (those closed while looking are skipped)."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            targets.append(os.readlink(fd))
+    return targets
+
+
+@pytest.mark.timeout(60)
+def test_spill_file_is_in_tmpdir_and_never_named(dns_thread: Server, tmp_path: Path) -> None:
+    """Behind a black hole, held lines go to a file in $TMPDIR that has no name from the
+    start: the running process holds it open, the directory stays empty, and nothing is
+    left after the process is killed."""
+    fake, port = dns_thread
+    fake.add("198.51.100.1", None, Behaviour.DROP)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    log = tmp_path / "access_log"
+    log.write_bytes(
+        log_line("198.51.100.1") + b"".join(log_line("-", f"/{n}") for n in range(50_000))
+    )
+    ns = ["--nameserver", f"127.0.0.1:{port}", "--timeout", "20", "--lifetime", "20"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webresolve", *ns, "--buffer", "0", str(log)],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(spool)},
+    )
+    try:
+        held: list[str] = []
+        for _ in range(400):
+            held = [t for t in open_files(proc.pid) if t.startswith(str(spool))]
+            if held or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert held and all(t.endswith("(deleted)") for t in held), held
+        assert list(spool.iterdir()) == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert list(spool.iterdir()) == []
