@@ -108,8 +108,8 @@ def test_scraped_during_traffic(tmp_path, backends, pen):
     dead = free_port()
     port, metrics = free_port(), free_port()
     log = tmp_path / "pen.log"
-    pen(["-l", log, "-c", "100", "-b", "600", "--metrics", f"127.0.0.1:{metrics}", port, a.spec, b.spec,
-         f"127.0.0.1:{dead}"])
+    pen(["-l", log, "-c", "100", "-b", "600", "--metrics", f"127.0.0.1:{metrics}", port,
+         a.spec, b.spec, f"127.0.0.1:{dead}"])
     holder = socket.create_connection(("127.0.0.1", port), timeout=10,
                                       source_address=("127.0.0.9", 0))
     silent = socket.create_connection(("127.0.0.1", metrics), timeout=10)  # never says a thing
