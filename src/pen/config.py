@@ -188,3 +188,5 @@ class Settings:
     tls: TlsSettings | None = None
     proxy_protocol: int = 0
     udp_idle: float = 60.0
+    metrics: str | None = None
+    """--metrics: where the Prometheus text page is served, ``[host:]port``."""
