@@ -20,6 +20,7 @@ from rich.table import Table
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
+from mergelogs.shell import EXIT_PIPE, Interrupted, signals_interrupt, silence_stdout, stop_code
 from mergelogs.streams import atomic_output, open_all, read_lines
 
 log = logging.getLogger("mergelogs")
@@ -118,7 +119,8 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
               help="Seconds to subtract from pen.log times (pen's clock ahead of the backends).")
 @click.option("-c", "no_cache", is_flag=True, help="Accepted for compatibility; no effect.")
 @click.option("-d", "debug", count=True, help="Debugging on stderr (repeat for more).")
-@click.option("-o", "output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+@click.option("-o", "output", metavar="FILE",
+              help="Write here instead of stdout (a regular file is replaced when done).")
 @click.option("-r", "rejects", metavar="FILE",
               help="Write every line that kept its original client, with the reason.")
 @click.option("--utc", is_flag=True, help="Rewrite every time to +0000.")
@@ -168,15 +170,23 @@ def main(
     settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
     jobs = jobs or min(DEFAULT_JOBS, len(os.sched_getaffinity(0)))
     try:
-        with _no_cycle_collection():
-            result = _run(penlog, list(backends), settings, jobs, output, rejects, console,
-                          verbose or console.is_terminal)
+        with signals_interrupt(), _no_cycle_collection():
+            result, closed = _run(penlog, list(backends), settings, jobs, output, rejects,
+                                  console, verbose or console.is_terminal)
+    except Interrupted as exc:
+        raise click.exceptions.Exit(exc.exit_code) from None
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
+        code = stop_code(exc)
+        if code is not None:  # a worker stopped by the same signal
+            raise click.exceptions.Exit(code) from None
         raise FatalError(f"{exc.filename or 'output'}: {exc.strerror or exc}") from exc
     if summary or verbose:
         console.print(_summary_table(list(backends), result))
+    if closed:  # the reader has all it wanted (``| head``): no error, the shell's code
+        silence_stdout()
+        raise click.exceptions.Exit(EXIT_PIPE)
     if max_unmatched is not None and result.lines:
         share = 100.0 * result.unmatched / result.lines
         if share > max_unmatched:
@@ -218,41 +228,49 @@ def _run(
     rejects: str | None,
     console: Console,
     show_progress: bool,
-) -> Result:
-    with contextlib.ExitStack() as stack:
-        pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
-        sizes = [i.size for i in inputs]
-        groups = plan(sizes, jobs)
-        if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once
-            groups = [list(range(len(backends)))]
-        reject_out: BinaryIO | None = None
-        if rejects is not None:
-            reject_out = stack.enter_context(atomic_output(rejects))
-        reporter = _Reporter(sizes, console, show_progress)
-        out = stack.enter_context(atomic_output(output))
-        reject = _reject_writer(backends, reject_out)
-        merge: Merger | ParallelMerge | None = None
-        blocks: Iterable[Iterable[bytes]]
-        if len(groups) > 1:
-            try:
-                merge = ParallelMerge(penlog, backends, groups, settings, reject, reporter.lines)
-            except OSError as exc:
-                log.info("cannot start worker processes (%s): merging in one", exc)
-        if isinstance(merge, ParallelMerge):
-            positions = merge.positions
-            reporter.position = lambda: sum(positions)
-            blocks = ((block,) for block in merge)
-        else:
-            merge = Merger(backends, [read_lines(i) for i in inputs], read_lines(pen_input),
-                           settings, reject, reporter.lines)
-            reporter.position = lambda: sum(i.position() for i in inputs)
-            blocks = merge.batches()
-        with reporter.progress:
-            write = out.writelines
-            for batch in blocks:
-                write(batch)
-        return merge.result()
-    raise AssertionError("unreachable")
+) -> tuple[Result, bool]:
+    """Merge into ``output``; the figures, and True if the output's reader went away."""
+    merge: Merger | ParallelMerge | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
+            sizes = [i.size for i in inputs]
+            groups = plan(sizes, jobs)
+            if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once
+                groups = [list(range(len(backends)))]
+            reject_out: BinaryIO | None = None
+            if rejects is not None:
+                reject_out = stack.enter_context(atomic_output(rejects))
+            reporter = _Reporter(sizes, console, show_progress)
+            out = stack.enter_context(atomic_output(output))
+            reject = _reject_writer(backends, reject_out)
+            blocks: Iterable[Iterable[bytes]]
+            if len(groups) > 1:
+                try:
+                    merge = ParallelMerge(penlog, backends, groups, settings, reject,
+                                          reporter.lines)
+                except OSError as exc:
+                    log.info("cannot start worker processes (%s): merging in one", exc)
+            if isinstance(merge, ParallelMerge):
+                stack.callback(merge.close)
+                positions = merge.positions
+                reporter.position = lambda: sum(positions)
+                blocks = ((block,) for block in merge)
+            else:
+                merge = Merger(backends, [read_lines(i) for i in inputs],
+                               read_lines(pen_input), settings, reject, reporter.lines)
+                reporter.position = lambda: sum(i.position() for i in inputs)
+                blocks = merge.batches()
+            with reporter.progress:
+                write = out.writelines
+                for batch in blocks:
+                    write(batch)
+    except BrokenPipeError:
+        if merge is None:
+            raise
+        return merge.result(), True
+    assert merge is not None
+    return merge.result(), False
 
 
 def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, BackendStats, Merger, Reject, Result, Settings
+from mergelogs.shell import signals_held, worker_signals
 from mergelogs.streams import Input, open_all, read_lines
 
 SEND_BYTES = 1 << 20
@@ -61,6 +62,7 @@ def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[
     Messages: ("seconds", [Second...], lines read, bytes read), then ("done", Result), or
     ("input", name, reason) / ("os", filename, reason) on failure.
     """
+    worker_signals()
     try:
         with contextlib.ExitStack() as stack:
             pen, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
@@ -134,7 +136,8 @@ class ParallelMerge:
                 self._conns.append(parent)
                 proc = context.Process(target=_work, daemon=True, args=(
                     child, penlog, [backends[i] for i in group], group, settings))
-                proc.start()
+                with signals_held():
+                    proc.start()
                 child.close()
                 self._procs.append(proc)
         except OSError:

@@ -9,6 +9,7 @@ import io
 import itertools
 import lzma
 import os
+import stat
 import sys
 import tempfile
 import zlib
@@ -123,18 +124,56 @@ def _batches(source: Input) -> Iterator[list[bytes]]:
         raise ReadError(None, reason, source.name) from exc
 
 
+_DIRECT_PREFIXES = ("/proc/", "/dev/fd/")
+"""Links into these name an open file of some process (``/dev/stdout`` is one): written
+into as they are, never replaced by a new file."""
+
+
+def output_target(name: str) -> tuple[str, bool]:
+    """Where output for ``name`` goes, and whether it is written into directly.
+
+    A symlink is followed to the file it names, which is replaced (the link stays). A FIFO,
+    a device, a socket or an open file named through /proc or /dev/fd is written into as it
+    is; replacing it would leave its reader with nothing (or, as root, turn ``/dev/full``
+    into a regular file).
+    """
+    path = name
+    for _ in range(40):  # the kernel's limit on nested links
+        if path.startswith(_DIRECT_PREFIXES):
+            return path, True
+        try:
+            link = os.readlink(path)
+        except OSError:  # not a link, or not there yet
+            break
+        path = os.path.join(os.path.dirname(path), link)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return os.path.realpath(path), False
+    except OSError:
+        return path, False  # a link loop or an unreadable directory: let opening tell
+    return os.path.realpath(path), not stat.S_ISREG(mode)
+
+
 @contextlib.contextmanager
 def atomic_output(name: str | None) -> Iterator[BinaryIO]:
-    """A binary stream for ``name``: stdout when None or ``-``, otherwise a temporary file in
-    the same directory renamed over ``name`` only when the block succeeds.
+    """A binary stream for ``name``: stdout when None or ``-``; a FIFO, a device or an open
+    file (``/dev/stdout``) written into directly; otherwise a temporary file in the target's
+    directory renamed over it only when the block succeeds (the temporary file is removed
+    whatever ends the block).
 
-    :raises OSError: the directory is not writable.
+    :raises OSError: the output cannot be opened or written.
     """
     if name is None or name == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    directory = os.path.dirname(os.path.abspath(name))
+    target, direct = output_target(name)
+    if direct:
+        with open(target, "wb", buffering=_READ_BUFFER) as out:
+            yield out
+        return
+    directory = os.path.dirname(target)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb", buffering=_READ_BUFFER) as out:
@@ -142,7 +181,7 @@ def atomic_output(name: str | None) -> Iterator[BinaryIO]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, name)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
