@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from mergelogs.errors import InputError
-from mergelogs.merge import Backend, Merger, Reject, Result, Settings
+from mergelogs.merge import PEN_LOG, Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
 from mergelogs.shell import EXIT_PIPE, Interrupted, signals_interrupt, silence_stdout, stop_code
 from mergelogs.streams import atomic_output, open_all, read_lines
@@ -26,6 +26,10 @@ from mergelogs.streams import atomic_output, open_all, read_lines
 log = logging.getLogger("mergelogs")
 
 EXIT_PARTIAL = 1
+WARN_UNMATCHED = 5.0
+WARN_UNMATCHED_LINES = 10
+"""Unmatched lines (percent, and at least this many) past which a run warns on stderr even
+without --summary: most lines unmatched must never pass silently in cron."""
 EXIT_USAGE = 2
 DEFAULT_JOBS = 2
 """Worker processes unless --jobs says otherwise: each holds its own interpreter and window,
@@ -107,7 +111,9 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
                       f"{stats.unmatched:,}", f"{stats.unparsable:,}",
                       f"{stats.out_of_order:,}", f"{stats.offset:+.1f} s")
     table.caption = (f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
-                     f"{result.pen_unusable:,} without a client address")
+                     f"{result.pen_unusable:,} without a client address, "
+                     f"{result.pen_outliers:,} set aside (time far from their neighbours'), "
+                     f"{result.pen_steps:,} clock steps followed")
     return table
 
 
@@ -187,12 +193,14 @@ def main(
     if closed:  # the reader has all it wanted (``| head``): no error, the shell's code
         silence_stdout()
         raise click.exceptions.Exit(EXIT_PIPE)
-    if max_unmatched is not None and result.lines:
-        share = 100.0 * result.unmatched / result.lines
-        if share > max_unmatched:
-            click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
-                       f"(more than {max_unmatched}%)", err=True)
-            sys.exit(EXIT_PARTIAL)
+    share = 100.0 * result.unmatched / result.lines if result.lines else 0.0
+    if max_unmatched is not None and share > max_unmatched:
+        click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
+                   f"(more than {max_unmatched}%)", err=True)
+        sys.exit(EXIT_PARTIAL)
+    if share > WARN_UNMATCHED and result.unmatched >= WARN_UNMATCHED_LINES:
+        click.echo(f"mergelogs: warning: {result.unmatched:,} of {result.lines:,} lines "
+                   f"({share:.1f}%) found no pen.log entry and kept their client", err=True)
 
 
 @contextlib.contextmanager
@@ -243,7 +251,7 @@ def _run(
                 reject_out = stack.enter_context(atomic_output(rejects))
             reporter = _Reporter(sizes, console, show_progress)
             out = stack.enter_context(atomic_output(output))
-            reject = _reject_writer(backends, reject_out)
+            reject = _reject_writer(penlog, backends, reject_out)
             blocks: Iterable[Iterable[bytes]]
             if len(groups) > 1:
                 try:
@@ -273,9 +281,10 @@ def _run(
     return merge.result(), False
 
 
-def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:
+def _reject_writer(penlog: str, backends: list[Backend],
+                   out: BinaryIO | None) -> Callable[[Reject], None]:
     def reject(item: Reject) -> None:
-        name = backends[item.backend].name
+        name = penlog if item.backend == PEN_LOG else backends[item.backend].name
         log.info("%s:%d: %s", name, item.lineno, item.reason)
         if out is not None:
             out.write(b"%s:%d: %s: %s" % (name.encode(), item.lineno, item.reason.encode(),

@@ -73,9 +73,13 @@ class BackendStats:
     offset: float = 0.0
 
 
+PEN_LOG = -1
+"""The ``backend`` of a :class:`Reject` that is a pen.log entry set aside."""
+
+
 @dataclass(slots=True)
 class Reject:
-    """A line that kept its original client, and why."""
+    """A line that kept its original client (or a pen.log entry set aside), and why."""
 
     backend: int
     lineno: int
@@ -91,6 +95,10 @@ class Result:
     pen_entries: int = 0
     pen_unused: int = 0
     pen_unusable: int = 0
+    pen_outliers: int = 0
+    """pen.log entries set aside: their time was far from their neighbours'."""
+    pen_steps: int = 0
+    """Steps of pen's clock followed."""
 
     @property
     def lines(self) -> int:
@@ -129,7 +137,7 @@ class Merger:
         self._settings = settings
         self._orderer = Orderer(logs, settings.window, on_lines, ORIGIN)
         self._window = PenWindow(pen, settings.jitter, settings.shift + ORIGIN,
-                                 set(self._servers))
+                                 set(self._servers), 2 * settings.radius)
         self._clocks = [ClockOffset(settings.radius) for _ in backends]
         self._reject = reject
         self._matched = [0] * len(backends)
@@ -158,8 +166,10 @@ class Merger:
                 for i, s in enumerate(self._orderer.stats)
             ],
             stats.entries,
-            stats.entries - stats.unusable - sum(self._matched),
+            stats.entries - stats.unusable - sum(self._matched) - self._window.clock.outliers,
             stats.unusable,
+            self._window.clock.outliers,
+            self._window.clock.steps,
         )
 
     def __iter__(self) -> Iterator[bytes]:
@@ -197,10 +207,13 @@ class Merger:
             pending.append((second, lines, self._enter(second, lines)))
             held += len(lines)
             while (held - len(pending[0][1]) >= LOOKAHEAD and second - pending[0][0] >= HOLD
-                   and (second - pending[0][0] >= HOLD_UNSETTLED or self._settled())):
+                   and (second - pending[0][0] >= HOLD_UNSETTLED or self._settled())
+                   and not self._window.clock.holding):  # a pause or a step of pen's clock?
                 first, lines, keys = pending.popleft()
                 held -= len(lines)
                 yield first, lines, self._match(first, lines, keys)
+        self._window.finish()
+        self._set_aside()
         while pending:
             first, lines, keys = pending.popleft()
             yield first, lines, self._match(first, lines, keys)
@@ -217,7 +230,9 @@ class Merger:
         bucket), so one load covers them all.
         """
         window, servers, clocks = self._window, self._servers, self._clocks
-        window.load(second + self._settings.jitter + self._settings.radius)
+        window.load(second + self._settings.jitter + self._settings.radius, second)
+        self._set_aside()
+        observe = window.clock.observe if window.clock.holding else None
         vote = window.vote
         seen, voted = self._seen, self._voted
         known = self._keys
@@ -232,6 +247,8 @@ class Merger:
                     known[source].clear()
                 key = known[source][request] = (servers[source], request_key(request))
             keys.append(key)
+            if observe is not None:
+                observe(key, epoch)
             clock = clocks[source]
             votes = clock.votes
             if votes < FOLLOW:
@@ -280,6 +297,14 @@ class Merger:
                 line = self._to_utc(line, epoch, start + len(line) - len(raw))
             out.append(line)
         return out
+
+    def _set_aside(self) -> None:
+        """Report the pen.log entries set aside as far from their neighbours' time."""
+        clock = self._window.clock
+        if clock.set_aside and self._reject is not None:
+            for lineno, _, _, _, line in clock.set_aside:
+                self._reject(Reject(PEN_LOG, lineno, "time far from its neighbours'", line))
+        clock.set_aside.clear()
 
     def _rejected(self, placed: Placed, reason: str) -> None:
         source, lineno, raw, epoch, _, _ = placed

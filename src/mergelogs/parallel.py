@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
 from mergelogs.errors import InputError
-from mergelogs.merge import Backend, BackendStats, Merger, Reject, Result, Settings
+from mergelogs.merge import PEN_LOG, Backend, BackendStats, Merger, Reject, Result, Settings
 from mergelogs.shell import signals_held, worker_signals
 from mergelogs.streams import Input, open_all, read_lines
 
@@ -70,7 +70,10 @@ def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[
             read = [0]
 
             def reject(item: Reject) -> None:
-                rejects.append(dataclasses.replace(item, backend=indices[item.backend]))
+                if item.backend != PEN_LOG:
+                    rejects.append(dataclasses.replace(item, backend=indices[item.backend]))
+                elif 0 in indices:  # every worker reads pen.log: one reports it
+                    rejects.append(item)
 
             def lines(count: int) -> None:
                 read[0] += count
@@ -199,8 +202,10 @@ class ParallelMerge:
             return Result(stats)
         first = results[0]
         usable = first.pen_entries - first.pen_unusable
+        usable -= first.pen_outliers
         unused = sum(r.pen_unused for r in results) - (len(results) - 1) * usable
-        return Result(stats, first.pen_entries, unused, first.pen_unusable)
+        return Result(stats, first.pen_entries, unused, first.pen_unusable, first.pen_outliers,
+                      first.pen_steps)
 
     def close(self) -> None:
         """Stop the workers (at once if the output was abandoned) and wait for them."""

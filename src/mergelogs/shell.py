@@ -61,7 +61,12 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     warnings.simplefilter("ignore")  # "coroutine ... was never awaited" and the like
     logging.disable(logging.CRITICAL)  # asyncio's "Task was destroyed but it is pending!"
+    sys.unraisablehook = _quiet  # "Exception ignored in ...": an event loop torn down early
     raise Interrupted(signum)
+
+
+def _quiet(unraisable: object) -> None:
+    """Say nothing of errors in finalizers while a signal stops the run."""
 
 
 @contextlib.contextmanager
