@@ -15,6 +15,7 @@ from mergelogs.accesslog import STAMP_LEN, format_stamp, unescape, with_client
 from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import Key, PenWindow, normalize_address
+from mergelogs.streams import Spilled, Spool
 from pen.penlog import reduce_request
 
 ORIGIN = 1_800_000_000
@@ -122,6 +123,8 @@ class Merger:
     :param pen: pen.log lines.
     :param reject: called for every line that keeps its original client.
     :param on_lines: progress, called with the number of lines read.
+    :param spool: where lines too long to hold wait for output (one is made on the first
+        such line if not given).
     """
 
     def __init__(
@@ -132,10 +135,15 @@ class Merger:
         settings: Settings,
         reject: Callable[[Reject], None] | None = None,
         on_lines: Callable[[int], None] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._servers = [normalize_address(b.address) for b in backends]
         self._settings = settings
-        self._orderer = Orderer(logs, settings.window, on_lines, ORIGIN)
+        self._spool = spool
+        self._own_spool = spool is None
+        self._spilled = False
+        """Whether the second being matched holds a spilled line."""
+        self._orderer = Orderer(logs, settings.window, on_lines, ORIGIN, self._spill)
         self._window = PenWindow(pen, settings.jitter, settings.shift + ORIGIN,
                                  set(self._servers), 2 * settings.radius)
         self._clocks = [ClockOffset(settings.radius) for _ in backends]
@@ -178,22 +186,46 @@ class Merger:
             yield from batch
 
     def batches(self) -> Iterator[list[bytes]]:
-        """Yield the output lines in order, a second's worth at a time."""
+        """Yield the output lines in order, a second's worth at a time (a line too long to
+        hold in pieces of its own)."""
         for _, _, out in self._seconds():
-            yield out
+            if self._spilled:
+                self._spilled = False
+                yield from self._spool.expand(out)  # type: ignore[union-attr]
+            else:
+                yield out
+        self._close_spool()
 
-    def groups(self) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+    def _spill(self, first: bytes, rest: Iterator[bytes]) -> bytes:
+        """Set aside a line too long to hold (see Orderer)."""
+        if self._spool is None:
+            self._spool = Spool()
+        return self._spool.put(first, rest)
+
+    def _close_spool(self) -> None:
+        if self._own_spool and self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def groups(self) -> Iterator[tuple[int, list[tuple[int, bytes | tuple[bytes, ...]]]]]:
         """Yield each second's output as (backend, its lines joined), in argument order:
-        what a parent needs to interleave this merge with others of other backends."""
+        what a parent needs to interleave this merge with others of other backends. A
+        backend's lines that hold a spilled line come as a tuple of lines instead, for the
+        parent to expand from the spool it shares."""
         for second, lines, out in self._seconds():
-            groups: list[tuple[int, bytes]] = []
+            groups: list[tuple[int, bytes | tuple[bytes, ...]]] = []
+            spilled, self._spilled = self._spilled, False
             start = 0
             while start < len(lines):  # lines are sorted by backend: find where each ends
                 source = lines[start][0]
                 end = bisect.bisect_left(lines, (source + 1,), start)
-                groups.append((source, b"".join(out[start:end])))
+                if spilled and any(type(line) is Spilled for line in out[start:end]):
+                    groups.append((source, tuple(out[start:end])))
+                else:
+                    groups.append((source, b"".join(out[start:end])))
                 start = end
             yield second, groups
+        self._close_spool()
 
     def _seconds(self) -> Iterator[tuple[int, list[Placed], list[bytes]]]:
         """Each second, its lines and their output, in order.
@@ -287,7 +319,10 @@ class Merger:
             if key is not None:  # then epoch is not None either
                 client = take(key, epoch, clocks[source])  # type: ignore[arg-type]
             if client is None:
-                self._rejected(placed, "unparsable" if epoch is None
+                if type(raw) is Spilled:
+                    self._spilled = True
+                self._rejected(placed, "longer than a line can be held" if type(raw) is Spilled
+                               else "unparsable" if epoch is None
                                else "no request" if key is None else "no pen.log entry")
                 line = raw
             else:

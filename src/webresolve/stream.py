@@ -43,9 +43,11 @@ async def resolve_lines(
     pending: deque[Entry] = deque()
     stats = engine.stats
     written = 0
+    whole = True  # a line too long to hold comes in pieces: passed on untouched
     for line in lines:
         stats.lines += 1
-        span = locate(line, field)
+        span = locate(line, field) if whole and line[-1:] == b"\n" else None
+        whole = line[-1:] == b"\n"
         known = stats.addresses
         future = None if span is None else engine.future_for(line[span[0] : span[1]])
         if future is None:

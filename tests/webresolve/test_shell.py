@@ -83,3 +83,13 @@ def test_signal_mid_run_leaves_no_temporary_file(
         proc.stdin.close()
         proc.stderr.close()
     assert hidden(tmp_path) == [] and not out.exists()
+
+
+def test_a_line_too_long_to_hold_passes_through_untouched(hosts: Path, tmp_path: Path) -> None:
+    """In pieces (each but the last without a newline), none of them rewritten."""
+    huge = b"192.0.2.1 " + b"192.0.2.2 - - " * (3 << 20) + b"\n"
+    log = tmp_path / "access_log"
+    log.write_bytes(LINES[0] + huge + LINES[1])
+    result = subprocess.run(webresolve(hosts, str(log)), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == log_line("h1.example") + huge + log_line("h2.example")
