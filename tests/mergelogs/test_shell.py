@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from bench import genlogs
 
 from mergelogs.streams import output_target
 from tests.mergelogs.conftest import BASE, clf, pen
+from tests.signalled import signal_when
 
 MERGELOGS = [sys.executable, "-m", "mergelogs"]
 LINES = [clf("10.0.0.100", BASE + i, b"GET /%d HTTP/1.1" % i) for i in range(50)]
@@ -91,13 +91,6 @@ def test_stdout_named_as_a_file_is_written_into(small):
     assert result.stdout == MERGED
 
 
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as text:
         return [int(child) for child in text.read().split()]
@@ -110,19 +103,11 @@ def test_signal_mid_run_leaves_no_temporary_file(small, tmp_path, signum, code):
     out = tmp_path / "out.log"
     proc = subprocess.Popen([*MERGELOGS, "-p", penlog, "-o", str(out), "10.0.0.1:-"],
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
-        proc.stdin.write(b"".join(LINES[:10]))
-        proc.stdin.flush()
-        _wait_for(lambda: hidden(tmp_path), "the temporary output file")
-        proc.send_signal(signum)
-        assert proc.wait(timeout=30) == code
-        assert proc.stderr.read() == b""
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdin.close()
-        proc.stderr.close()
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(LINES[:10]))
+    proc.stdin.flush()
+    status = signal_when(proc, lambda: hidden(tmp_path), "the temporary output file", signum)
+    assert status == (code, b"")
     assert hidden(tmp_path) == [] and not out.exists()
 
 
@@ -137,23 +122,19 @@ def test_signal_stops_worker_processes_too(write, tmp_path, signum, code):
     proc = subprocess.Popen([*MERGELOGS, "--jobs", "2", "-p", penlog, "-o", str(out),
                              f"10.0.0.1:{fifos[0]}", f"10.0.0.2:{fifos[1]}"],
                             stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    try:
-        with contextlib.ExitStack() as feeds:
-            for fifo in fifos:  # in turn: opening an input reads its first bytes
-                feed = feeds.enter_context(open(fifo, "wb"))
-                feed.write(b"".join(LINES[:10]))
-                feed.flush()
-            _wait_for(lambda: hidden(tmp_path) and len(_children(proc.pid)) == 2,
-                      "the temporary file and two workers")
-            workers = _children(proc.pid)
-            proc.send_signal(signum)
-            assert proc.wait(timeout=30) == code
-        assert proc.stderr.read() == b""
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stderr.close()
+    workers: list[int] = []
+
+    def ready() -> bool:
+        workers[:] = _children(proc.pid)
+        return bool(hidden(tmp_path)) and len(workers) == 2
+
+    with contextlib.ExitStack() as feeds:
+        for fifo in fifos:  # in turn: opening an input reads its first bytes
+            feed = feeds.enter_context(open(fifo, "wb"))
+            feed.write(b"".join(LINES[:10]))
+            feed.flush()
+        status = signal_when(proc, ready, "the temporary file and two workers", signum)
+    assert status == (code, b"")
     assert hidden(tmp_path) == [] and not out.exists()
     assert [w for w in workers if os.path.exists(f"/proc/{w}")] == []
 

@@ -7,10 +7,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.signalled import signal_when
 
 from .conftest import log_line
 
@@ -66,22 +67,11 @@ def test_signal_mid_run_leaves_no_temporary_file(
     out = tmp_path / "out"
     proc = subprocess.Popen(webresolve(hosts, "-o", str(out)), stdin=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
-        proc.stdin.write(b"".join(LINES[:5]))
-        proc.stdin.flush()
-        deadline = time.monotonic() + 30
-        while not hidden(tmp_path):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signum)
-        assert proc.wait(timeout=30) == code
-        assert proc.stderr.read() == b""
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdin.close()
-        proc.stderr.close()
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(LINES[:5]))
+    proc.stdin.flush()
+    status = signal_when(proc, lambda: hidden(tmp_path), "the temporary output file", signum)
+    assert status == (code, b"")
     assert hidden(tmp_path) == [] and not out.exists()
 
 
