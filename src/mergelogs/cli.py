@@ -21,14 +21,19 @@ from rich.table import Table
 
 from mergelogs.accesslog import line_format, parse_zone
 from mergelogs.errors import InputError
-from mergelogs.merge import Backend, Merger, Reject, Result, Settings
+from mergelogs.merge import PEN_LOG, Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
+from mergelogs.shell import EXIT_PIPE, Interrupted, signals_interrupt, silence_stdout, stop_code
 from mergelogs.streams import Input, atomic_output, open_all, read_lines
 from mergelogs.zones import ZoneChoice, choose_zone, first_stamped, line_stamp
 
 log = logging.getLogger("mergelogs")
 
 EXIT_PARTIAL = 1
+WARN_UNMATCHED = 5.0
+WARN_UNMATCHED_LINES = 10
+"""Unmatched lines (percent, and at least this many) past which a run warns on stderr even
+without --summary: most lines unmatched must never pass silently in cron."""
 EXIT_USAGE = 2
 DEFAULT_JOBS = 2
 """Worker processes unless --jobs says otherwise: each holds its own interpreter and window,
@@ -125,7 +130,9 @@ def _summary_table(backends: list[Backend], result: Result, zone: ZoneChoice) ->
                       f"{stats.unmatched:,}", f"{stats.unparsable:,}",
                       f"{stats.out_of_order:,}", f"{stats.offset:+.1f} s")
     table.caption = (f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
-                     f"{result.pen_unusable:,} without a client address\n{zone.describe()}")
+                     f"{result.pen_unusable:,} without a client address, "
+                     f"{result.pen_outliers:,} set aside (time far from their neighbours'), "
+                     f"{result.pen_steps:,} clock steps followed\n{zone.describe()}")
     return table
 
 
@@ -137,7 +144,8 @@ def _summary_table(backends: list[Backend], result: Result, zone: ZoneChoice) ->
               help="Seconds to subtract from pen.log times (pen's clock ahead of the backends).")
 @click.option("-c", "no_cache", is_flag=True, help="Accepted for compatibility; no effect.")
 @click.option("-d", "debug", count=True, help="Debugging on stderr (repeat for more).")
-@click.option("-o", "output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+@click.option("-o", "output", metavar="FILE",
+              help="Write here instead of stdout (a regular file is replaced when done).")
 @click.option("-r", "rejects", metavar="FILE",
               help="Write every line that kept its original client, with the reason.")
 @click.option("--tz", "tz", type=ZoneSpec(),
@@ -198,21 +206,32 @@ def main(
                         zone="+0000" if utc else tz)
     jobs = jobs or min(DEFAULT_JOBS, len(os.sched_getaffinity(0)))
     try:
-        with _no_cycle_collection():
-            result, zone = _run(penlog, list(backends), settings, keep_zones, jobs, output,
-                                rejects, console, verbose or console.is_terminal)
+        with signals_interrupt(), _no_cycle_collection():
+            result, zone, closed = _run(penlog, list(backends), settings, keep_zones, jobs,
+                                        output, rejects, console,
+                                        verbose or console.is_terminal)
+    except Interrupted as exc:
+        raise click.exceptions.Exit(exc.exit_code) from None
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
+        code = stop_code(exc)
+        if code is not None:  # a worker stopped by the same signal
+            raise click.exceptions.Exit(code) from None
         raise FatalError(f"{exc.filename or 'output'}: {exc.strerror or exc}") from exc
     if summary or verbose:
         console.print(_summary_table(list(backends), result, zone))
-    if max_unmatched is not None and result.lines:
-        share = 100.0 * result.unmatched / result.lines
-        if share > max_unmatched:
-            click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
-                       f"(more than {max_unmatched}%)", err=True)
-            sys.exit(EXIT_PARTIAL)
+    if closed:  # the reader has all it wanted (``| head``): no error, the shell's code
+        silence_stdout()
+        raise click.exceptions.Exit(EXIT_PIPE)
+    share = 100.0 * result.unmatched / result.lines if result.lines else 0.0
+    if max_unmatched is not None and share > max_unmatched:
+        click.echo(f"mergelogs: {share:.2f}% of lines unmatched "
+                   f"(more than {max_unmatched}%)", err=True)
+        sys.exit(EXIT_PARTIAL)
+    if share > WARN_UNMATCHED and result.unmatched >= WARN_UNMATCHED_LINES:
+        click.echo(f"mergelogs: warning: {result.unmatched:,} of {result.lines:,} lines "
+                   f"({share:.1f}%) found no pen.log entry and kept their client", err=True)
 
 
 @contextlib.contextmanager
@@ -249,48 +268,57 @@ def _run(
     rejects: str | None,
     console: Console,
     show_progress: bool,
-) -> tuple[Result, ZoneChoice]:
-    with contextlib.ExitStack() as stack:
-        pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
-        firsts, logs = zip(*(first_stamped(read_lines(i)) for i in inputs), strict=True)
-        _warn_mixed_formats(backends, firsts)
-        zone = choose_zone([None if line is None else line_stamp(line) for line in firsts],
-                           settings.zone, keep_zones)
-        settings = dataclasses.replace(settings, zone=zone.zone)
-        log.info("%s", zone.describe())
-        sizes = [i.size for i in inputs]
-        groups = plan(sizes, jobs)
-        if not all(map(_reopenable, [pen_input, *inputs])):  # workers open inputs again
-            groups = [list(range(len(backends)))]
-        reject_out: BinaryIO | None = None
-        if rejects is not None:
-            reject_out = stack.enter_context(atomic_output(rejects))
-        reporter = _Reporter(sizes, console, show_progress)
-        out = stack.enter_context(atomic_output(output))
-        reject = _reject_writer(backends, reject_out)
-        merge: Merger | ParallelMerge | None = None
-        blocks: Iterable[Iterable[bytes]]
-        if len(groups) > 1:
-            try:
-                merge = ParallelMerge(penlog, backends, groups, settings, reject, reporter.lines)
-            except OSError as exc:
-                log.info("cannot start worker processes (%s): merging in one", exc)
-        if isinstance(merge, ParallelMerge):
-            logs = ()  # the workers read the logs themselves: drop what the peek holds
-            positions = merge.positions
-            reporter.position = lambda: sum(positions)
-            blocks = ((block,) for block in merge)
-        else:
-            merge = Merger(backends, list(logs), read_lines(pen_input),
-                           settings, reject, reporter.lines)
-            reporter.position = lambda: sum(i.position() for i in inputs)
-            blocks = merge.batches()
-        with reporter.progress:
-            write = out.writelines
-            for batch in blocks:
-                write(batch)
-        return merge.result(), zone
-    raise AssertionError("unreachable")
+) -> tuple[Result, ZoneChoice, bool]:
+    """Merge into ``output``: the figures, the zone written, and True if the output's reader
+    went away."""
+    merge: Merger | ParallelMerge | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
+            reject_out: BinaryIO | None = None
+            if rejects is not None:
+                reject_out = stack.enter_context(atomic_output(rejects))
+            out = stack.enter_context(atomic_output(output))
+            firsts, logs = zip(*(first_stamped(read_lines(i)) for i in inputs), strict=True)
+            _warn_mixed_formats(backends, firsts)
+            zone = choose_zone([None if line is None else line_stamp(line) for line in firsts],
+                               settings.zone, keep_zones)
+            settings = dataclasses.replace(settings, zone=zone.zone)
+            log.info("%s", zone.describe())
+            sizes = [i.size for i in inputs]
+            groups = plan(sizes, jobs)
+            if not all(map(_reopenable, [pen_input, *inputs])):  # workers open inputs again
+                groups = [list(range(len(backends)))]
+            reporter = _Reporter(sizes, console, show_progress)
+            reject = _reject_writer(penlog, backends, reject_out)
+            blocks: Iterable[Iterable[bytes]]
+            if len(groups) > 1:
+                try:
+                    merge = ParallelMerge(penlog, backends, groups, settings, reject,
+                                          reporter.lines)
+                except OSError as exc:
+                    log.info("cannot start worker processes (%s): merging in one", exc)
+            if isinstance(merge, ParallelMerge):
+                stack.callback(merge.close)
+                logs = ()  # the workers read the logs themselves: drop what the peek holds
+                positions = merge.positions
+                reporter.position = lambda: sum(positions)
+                blocks = ((block,) for block in merge)
+            else:
+                merge = Merger(backends, list(logs), read_lines(pen_input),
+                               settings, reject, reporter.lines)
+                reporter.position = lambda: sum(i.position() for i in inputs)
+                blocks = merge.batches()
+            with reporter.progress:
+                write = out.writelines
+                for batch in blocks:
+                    write(batch)
+    except BrokenPipeError:
+        if merge is None:
+            raise
+        return merge.result(), zone, True
+    assert merge is not None
+    return merge.result(), zone, False
 
 
 def _reopenable(source: Input) -> bool:
@@ -313,9 +341,10 @@ def _warn_mixed_formats(backends: list[Backend], firsts: Iterable[bytes | None])
                    "reads one format", err=True)
 
 
-def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:
+def _reject_writer(penlog: str, backends: list[Backend],
+                   out: BinaryIO | None) -> Callable[[Reject], None]:
     def reject(item: Reject) -> None:
-        name = backends[item.backend].name
+        name = penlog if item.backend == PEN_LOG else backends[item.backend].name
         log.info("%s:%d: %s", name, item.lineno, item.reason)
         if out is not None:
             out.write(b"%s:%d: %s: %s" % (name.encode(), item.lineno, item.reason.encode(),

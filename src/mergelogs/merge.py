@@ -15,6 +15,7 @@ from mergelogs.accesslog import StampWriter, parse_zone, unescape, with_client, 
 from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import Key, PenWindow, normalize_address
+from mergelogs.streams import Spilled, Spool
 from pen.penlog import reduce_request
 
 ORIGIN = 1_800_000_000
@@ -74,9 +75,13 @@ class BackendStats:
     offset: float = 0.0
 
 
+PEN_LOG = -1
+"""The ``backend`` of a :class:`Reject` that is a pen.log entry set aside."""
+
+
 @dataclass(slots=True)
 class Reject:
-    """A line that kept its original client, and why."""
+    """A line that kept its original client (or a pen.log entry set aside), and why."""
 
     backend: int
     lineno: int
@@ -92,6 +97,10 @@ class Result:
     pen_entries: int = 0
     pen_unused: int = 0
     pen_unusable: int = 0
+    pen_outliers: int = 0
+    """pen.log entries set aside: their time was far from their neighbours'."""
+    pen_steps: int = 0
+    """Steps of pen's clock followed."""
 
     @property
     def lines(self) -> int:
@@ -115,6 +124,8 @@ class Merger:
     :param pen: pen.log lines.
     :param reject: called for every line that keeps its original client.
     :param on_lines: progress, called with the number of lines read.
+    :param spool: where lines too long to hold wait for output (one is made on the first
+        such line if not given).
     """
 
     def __init__(
@@ -125,12 +136,17 @@ class Merger:
         settings: Settings,
         reject: Callable[[Reject], None] | None = None,
         on_lines: Callable[[int], None] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._servers = [normalize_address(b.address) for b in backends]
         self._settings = settings
-        self._orderer = Orderer(logs, settings.window, on_lines, ORIGIN)
+        self._spool = spool
+        self._own_spool = spool is None
+        self._spilled = False
+        """Whether the second being matched holds a spilled line."""
+        self._orderer = Orderer(logs, settings.window, on_lines, ORIGIN, self._spill)
         self._window = PenWindow(pen, settings.jitter, settings.shift + ORIGIN,
-                                 set(self._servers))
+                                 set(self._servers), 2 * settings.radius)
         self._clocks = [ClockOffset(settings.radius) for _ in backends]
         self._reject = reject
         self._matched = [0] * len(backends)
@@ -160,8 +176,10 @@ class Merger:
                 for i, s in enumerate(self._orderer.stats)
             ],
             stats.entries,
-            stats.entries - stats.unusable - sum(self._matched),
+            stats.entries - stats.unusable - sum(self._matched) - self._window.clock.outliers,
             stats.unusable,
+            self._window.clock.outliers,
+            self._window.clock.steps,
         )
 
     def __iter__(self) -> Iterator[bytes]:
@@ -170,22 +188,46 @@ class Merger:
             yield from batch
 
     def batches(self) -> Iterator[list[bytes]]:
-        """Yield the output lines in order, a second's worth at a time."""
+        """Yield the output lines in order, a second's worth at a time (a line too long to
+        hold in pieces of its own)."""
         for _, _, out in self._seconds():
-            yield out
+            if self._spilled:
+                self._spilled = False
+                yield from self._spool.expand(out)  # type: ignore[union-attr]
+            else:
+                yield out
+        self._close_spool()
 
-    def groups(self) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+    def _spill(self, first: bytes, rest: Iterator[bytes]) -> bytes:
+        """Set aside a line too long to hold (see Orderer)."""
+        if self._spool is None:
+            self._spool = Spool()
+        return self._spool.put(first, rest)
+
+    def _close_spool(self) -> None:
+        if self._own_spool and self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def groups(self) -> Iterator[tuple[int, list[tuple[int, bytes | tuple[bytes, ...]]]]]:
         """Yield each second's output as (backend, its lines joined), in argument order:
-        what a parent needs to interleave this merge with others of other backends."""
+        what a parent needs to interleave this merge with others of other backends. A
+        backend's lines that hold a spilled line come as a tuple of lines instead, for the
+        parent to expand from the spool it shares."""
         for second, lines, out in self._seconds():
-            groups: list[tuple[int, bytes]] = []
+            groups: list[tuple[int, bytes | tuple[bytes, ...]]] = []
+            spilled, self._spilled = self._spilled, False
             start = 0
             while start < len(lines):  # lines are sorted by backend: find where each ends
                 source = lines[start][0]
                 end = bisect.bisect_left(lines, (source + 1,), start)
-                groups.append((source, b"".join(out[start:end])))
+                if spilled and any(type(line) is Spilled for line in out[start:end]):
+                    groups.append((source, tuple(out[start:end])))
+                else:
+                    groups.append((source, b"".join(out[start:end])))
                 start = end
             yield second, groups
+        self._close_spool()
 
     def _seconds(self) -> Iterator[tuple[int, list[Placed], list[bytes]]]:
         """Each second, its lines and their output, in order.
@@ -199,10 +241,13 @@ class Merger:
             pending.append((second, lines, self._enter(second, lines)))
             held += len(lines)
             while (held - len(pending[0][1]) >= LOOKAHEAD and second - pending[0][0] >= HOLD
-                   and (second - pending[0][0] >= HOLD_UNSETTLED or self._settled())):
+                   and (second - pending[0][0] >= HOLD_UNSETTLED or self._settled())
+                   and not self._window.clock.holding):  # a pause or a step of pen's clock?
                 first, lines, keys = pending.popleft()
                 held -= len(lines)
                 yield first, lines, self._match(first, lines, keys)
+        self._window.finish()
+        self._set_aside()
         while pending:
             first, lines, keys = pending.popleft()
             yield first, lines, self._match(first, lines, keys)
@@ -219,7 +264,9 @@ class Merger:
         bucket), so one load covers them all.
         """
         window, servers, clocks = self._window, self._servers, self._clocks
-        window.load(second + self._settings.jitter + self._settings.radius)
+        window.load(second + self._settings.jitter + self._settings.radius, second)
+        self._set_aside()
+        observe = window.clock.observe if window.clock.holding else None
         vote = window.vote
         seen, voted = self._seen, self._voted
         known = self._keys
@@ -234,6 +281,8 @@ class Merger:
                     known[source].clear()
                 key = known[source][request] = (servers[source], request_key(request))
             keys.append(key)
+            if observe is not None:
+                observe(key, epoch)
             clock = clocks[source]
             votes = clock.votes
             if votes < FOLLOW:
@@ -272,7 +321,10 @@ class Merger:
             if key is not None:  # then epoch is not None either
                 client = take(key, epoch, clocks[source])  # type: ignore[arg-type]
             if client is None:
-                self._rejected(placed, "unparsable" if epoch is None
+                if type(raw) is Spilled:
+                    self._spilled = True
+                self._rejected(placed, "longer than a line can be held" if type(raw) is Spilled
+                               else "unparsable" if epoch is None
                                else "no request" if key is None else "no pen.log entry")
                 if stamp is None or epoch is None:
                     out.append(raw)
@@ -285,6 +337,14 @@ class Merger:
                 else:  # client and %t's text in one copy of the line
                     out.append(with_stamp(raw, start, stamp(epoch), client))  # type: ignore[arg-type]
         return out
+
+    def _set_aside(self) -> None:
+        """Report the pen.log entries set aside as far from their neighbours' time."""
+        clock = self._window.clock
+        if clock.set_aside and self._reject is not None:
+            for lineno, _, _, _, line in clock.set_aside:
+                self._reject(Reject(PEN_LOG, lineno, "time far from its neighbours'", line))
+        clock.set_aside.clear()
 
     def _rejected(self, placed: Placed, reason: str) -> None:
         source, lineno, raw, epoch, _, _ = placed

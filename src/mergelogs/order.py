@@ -12,7 +12,8 @@ Within a second, lines keep file order and then argument order (a stable merge).
 that arrives after its second was released (later than the window) goes out with the next
 second and is counted as out of order. A line with no usable stamp takes the stamp of the
 line before it in its file (or, at the start of a file, of the first line after it), so it
-comes out next to its neighbours.
+comes out next to its neighbours. A line too long to hold (it comes in pieces) is
+unparsable, and its pieces are handed to ``spill``.
 """
 
 from __future__ import annotations
@@ -71,12 +72,14 @@ class Orderer:
         window: int,
         on_lines: Callable[[int], None] | None = None,
         origin: int = 0,
+        spill: Callable[[bytes, Iterator[bytes]], bytes] | None = None,
     ) -> None:
         self._sources = [_Source(iter(lines), AccessParser(origin), SourceStats())
                          for lines in sources]
         self.stats = [source.stats for source in self._sources]
         self._window = window
         self._on_lines = on_lines
+        self._spill = spill
         self._buckets: dict[int, list[Placed]] = {}
         self._seconds: list[int] = []
         self._released: int | None = None
@@ -116,7 +119,11 @@ class Orderer:
         fields = source.parser.fields
         for raw in itertools.islice(source.lines, _CHUNK):
             lineno += 1
-            epoch, start, request = fields(raw)
+            if raw[-1] != 10:  # the first piece of a line too long to hold: unparsable
+                raw = self._long_line(raw, source.lines)
+                epoch, start, request = None, 0, None
+            else:
+                epoch, start, request = fields(raw)
             placed = (index, lineno, raw, epoch, start, request)
             if epoch is None:
                 unparsable += 1
@@ -145,6 +152,16 @@ class Orderer:
         if self._on_lines is not None and count:
             self._on_lines(count)
         return count == _CHUNK
+
+    def _long_line(self, first: bytes, rest: Iterator[bytes]) -> bytes:
+        """A line that comes in pieces (see :func:`mergelogs.streams.read_lines`), whole
+        or, given ``spill``, as what that makes of it (a reference to it on disk)."""
+        if self._spill is not None:
+            return self._spill(first, rest)
+        pieces = [first]
+        while pieces[-1][-1:] != b"\n":
+            pieces.append(next(rest, b"\n"))
+        return b"".join(pieces)
 
     def _flush_leading(self, source: _Source, epoch: int | None) -> None:
         """Place the unstamped lines at the head of a file with the first stamp found."""

@@ -27,14 +27,16 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
 from mergelogs.errors import InputError
-from mergelogs.merge import Backend, BackendStats, Merger, Reject, Result, Settings
-from mergelogs.streams import Input, open_all, read_lines
+from mergelogs.merge import PEN_LOG, Backend, BackendStats, Merger, Reject, Result, Settings
+from mergelogs.shell import signals_held, worker_signals
+from mergelogs.streams import Input, Spool, open_all, read_lines
 
 SEND_BYTES = 1 << 20
 """Output bytes a worker gathers before sending them to the parent."""
 
-Group = tuple[int, bytes]
-"""(backend index, the joined output lines of that backend in one second)."""
+Group = tuple[int, bytes | tuple[bytes, ...]]
+"""(backend index, the joined output lines of that backend in one second, or the lines as a
+tuple when one of them waits in the worker's spool)."""
 Second = tuple[int, list[Group], list[Reject]]
 """A second of one worker's output, and the lines in it that kept their original client."""
 
@@ -55,12 +57,13 @@ def plan(sizes: list[int | None], jobs: int) -> list[list[int]]:
 
 
 def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[int],
-          settings: Settings) -> None:
+          settings: Settings, spool: Spool) -> None:
     """A worker: merge ``backends`` (numbered ``indices`` in the parent) and send the output.
 
     Messages: ("seconds", [Second...], lines read, bytes read), then ("done", Result), or
     ("input", name, reason) / ("os", filename, reason) on failure.
     """
+    worker_signals()
     try:
         with contextlib.ExitStack() as stack:
             pen, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
@@ -68,13 +71,16 @@ def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[
             read = [0]
 
             def reject(item: Reject) -> None:
-                rejects.append(dataclasses.replace(item, backend=indices[item.backend]))
+                if item.backend != PEN_LOG:
+                    rejects.append(dataclasses.replace(item, backend=indices[item.backend]))
+                elif 0 in indices:  # every worker reads pen.log: one reports it
+                    rejects.append(item)
 
             def lines(count: int) -> None:
                 read[0] += count
 
             merger = Merger(backends, [read_lines(i) for i in inputs], read_lines(pen),
-                            settings, reject, lines)
+                            settings, reject, lines, spool)
             gathered: list[Second] = []
             size = 0
             for second, groups in merger.groups():
@@ -125,6 +131,10 @@ class ParallelMerge:
         self._results: list[Result | None] = [None] * len(groups)
         self.positions = [0] * len(groups)
         """Raw bytes each worker has read of its backend logs (for a progress bar)."""
+        self._spools = [Spool() for _ in groups]
+        """Per worker, where it sets long lines aside (made here: both sides use it)."""
+        self._worker_of = {index: worker for worker, group in enumerate(groups)
+                           for index in group}
         context = multiprocessing.get_context("fork")
         self._conns: list[Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
@@ -133,8 +143,10 @@ class ParallelMerge:
                 parent, child = context.Pipe(duplex=False)
                 self._conns.append(parent)
                 proc = context.Process(target=_work, daemon=True, args=(
-                    child, penlog, [backends[i] for i in group], group, settings))
-                proc.start()
+                    child, penlog, [backends[i] for i in group], group, settings,
+                    self._spools[len(self._procs)]))
+                with signals_held():
+                    proc.start()
                 child.close()
                 self._procs.append(proc)
         except OSError:
@@ -152,8 +164,14 @@ class ParallelMerge:
                     rejects = [item for _, _, items in parts for item in items]
                     for item in sorted(rejects, key=lambda r: (r.backend, r.lineno)):
                         self._reject(item)
-                for _, block in sorted(group for _, groups, _ in parts for group in groups):
-                    yield block
+                for backend, block in sorted(group for _, groups, _ in parts
+                                             for group in groups):
+                    if type(block) is bytes:
+                        yield block
+                    else:
+                        spool = self._spools[self._worker_of[backend]]
+                        for batch in spool.expand(block):  # type: ignore[arg-type]
+                            yield b"".join(batch)
         finally:
             self.close()
 
@@ -196,8 +214,10 @@ class ParallelMerge:
             return Result(stats)
         first = results[0]
         usable = first.pen_entries - first.pen_unusable
+        usable -= first.pen_outliers
         unused = sum(r.pen_unused for r in results) - (len(results) - 1) * usable
-        return Result(stats, first.pen_entries, unused, first.pen_unusable)
+        return Result(stats, first.pen_entries, unused, first.pen_unusable, first.pen_outliers,
+                      first.pen_steps)
 
     def close(self) -> None:
         """Stop the workers (at once if the output was abandoned) and wait for them."""
@@ -209,3 +229,5 @@ class ParallelMerge:
             if proc.is_alive():
                 proc.terminate()
             proc.join()
+        for spool in self._spools:
+            spool.close()

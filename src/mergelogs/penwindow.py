@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from mergelogs.clock import ClockOffset
+from mergelogs.penclock import Entry, PenClock
 from pen.penlog import split_line
 
 _BUSY = 32
@@ -40,6 +41,8 @@ GENERATION_MIN = 8
 
 END = 2**63
 """Later than any epoch."""
+TOLERANCE_MIN = 60
+"""Seconds an entry may lie from its neighbours' time however small the jitter."""
 
 Key = tuple[str, bytes]
 """(normalised backend address, request as pen logs it)."""
@@ -122,11 +125,15 @@ class PenWindow:
     :param shift: seconds subtracted from pen epochs first (``-t``).
     :param servers: the (normalised) backend addresses whose entries are kept; entries for
         other servers can match no line and count as unused at once. None keeps all.
+    :param evidence: seconds of backend log that tell a pause in pen.log from a step of
+        pen's clock (see :mod:`mergelogs.penclock`).
     """
 
     def __init__(self, lines: Iterable[bytes], jitter: int, shift: int = 0,
-                 servers: Collection[str] | None = None) -> None:
+                 servers: Collection[str] | None = None, evidence: int = 120) -> None:
         self.stats = WindowStats()
+        self.clock = PenClock(max(jitter, TOLERANCE_MIN), evidence)
+        """Which entries are far from their neighbours' time, and pen's clock steps."""
         self._wanted = servers
         self._lines = iter(lines)
         self._jitter = jitter
@@ -138,22 +145,31 @@ class PenWindow:
         """pen.log's spelling of each server, normalised once ("" for one not kept)."""
         self._loaded_to = -END
 
-    def load(self, upto: int) -> None:
-        """Read pen.log until an entry newer than ``upto`` has been seen (or the end)."""
+    def load(self, upto: int, second: int | None = None) -> None:
+        """Read pen.log until an entry newer than ``upto`` has been seen (or the end).
+
+        :param second: the newest second of backend log (default ``upto``): with it,
+            :class:`~mergelogs.penclock.PenClock` tells a pause in traffic from a step of
+            pen's clock.
+        """
+        clock = self.clock
+        if clock.holding:
+            self._admit(clock.settle(upto if second is None else second, upto))
         loaded_to = self._loaded_to
-        if loaded_to > upto:
+        if loaded_to > upto or clock.holding and clock.run_reaches() > upto:  # type: ignore[operator]
             return
-        generations = self._generations
         servers = self._servers
-        shift = self._shift
-        span = self._span
-        generation: int | None = None
-        index_of: dict[Key, _KeyIndex] = {}
+        shift = self._shift + clock.step
+        add = self._add
+        fast = not clock.suspecting
+        tolerance = clock.tolerance
+        low, high = loaded_to - tolerance, loaded_to + tolerance
         last_stamp: bytes | None = None
         epoch = 0
-        entries = unusable = 0
+        lineno = self.stats.entries
+        unusable = 0
         for line in self._lines:
-            entries += 1
+            lineno += 1
             try:
                 client, stamp, server, request = line.split(b" ", 3)
             except ValueError:
@@ -163,8 +179,6 @@ class PenWindow:
                 name = servers.get(server)
                 if name is None:
                     name = servers[server] = self._kept(server)
-                if not name:
-                    continue
                 if request[-1:] == b"\n":
                     request = request[:-1]
                 if stamp != last_stamp:  # most lines share their second with the one before
@@ -174,53 +188,91 @@ class PenWindow:
                 if fields is None or not fields[0] or 32 in fields[0] or 9 in fields[0]:
                     unusable += 1  # not a pen.log line, a Unix peer, or an error text
                     continue
-                client, second, server, request = fields
+                client, stamped, server, request = fields
                 name = servers.get(server) or self._kept(server)
-                if not name:
-                    continue
-                last_stamp, epoch = None, second - shift
-            if epoch // span != generation:
-                generation = epoch // span
-                index_of = generations.setdefault(generation, {})
-            key = (name, request)
-            index = index_of.get(key)
-            if index is None:
-                index_of[key] = _KeyIndex(epoch, client)
-            else:
-                slots = index.slots
-                slot = slots.get(epoch)
-                if slot is None:
-                    slots[epoch] = [1, client]
-                    seconds, live = index.seconds, index.live
-                    if seconds[-1] < epoch:  # the common case: the key's newest second
-                        seconds.append(epoch)
-                    else:
-                        _insert(seconds, epoch)
-                    if live and live[-1] >= epoch:
-                        _insert(live, epoch)
-                    else:
-                        live.append(epoch)
-                else:
-                    if len(slot) == 1:  # all used: live again
-                        _insert(index.live, epoch)
-                    slot[0] += 1  # type: ignore[operator]
-                    slot.append(client)
-            if epoch > loaded_to:
-                loaded_to = epoch
-                if epoch > upto:
-                    break
+                last_stamp, epoch = None, stamped - shift
+            if low <= epoch <= high and fast:  # every server's entries tell pen's time
+                if name:
+                    add(epoch, (name, request), client)
+                if epoch > loaded_to:
+                    loaded_to = epoch
+                    low, high = epoch - tolerance, epoch + tolerance
+                    if epoch > upto:
+                        break
+                continue
+            clock.top = None if loaded_to == -END else loaded_to
+            self._admit(clock.feed((lineno, epoch, (name, request) if name else None, client,
+                                    line)))
+            fast = not clock.suspecting
+            if clock.top is not None:
+                loaded_to = clock.top
+                low, high = loaded_to - tolerance, loaded_to + tolerance
+            if loaded_to > upto or clock.holding and clock.run_reaches() > upto:  # type: ignore[operator]
+                break
         else:
+            self._admit(clock.flush())
             loaded_to = END
+        if clock.top is not None and loaded_to != END:
+            clock.top = loaded_to
         self._loaded_to = loaded_to
-        self.stats.entries += entries
+        self.stats.entries = lineno
         self.stats.unusable += unusable
 
     def add(self, lines: Iterable[bytes]) -> None:
-        """Load ``lines`` as they arrive (penlogd): their end is not the end of pen.log, so
-        later calls add more."""
-        self._lines = iter(lines)
-        self._loaded_to = -END
-        self.load(END - 1)
+        """Index entries as they arrive (penlogd). A live feed is stamped on arrival, so it is
+        in order and has no end: the outlier clock and the end of input are for files."""
+        servers = self._servers
+        for line in lines:
+            fields = split_line(line)
+            if fields is None:
+                continue
+            client, stamped, server, request = fields
+            self.stats.entries += 1
+            name = servers.get(server)
+            if name is None:
+                name = servers[server] = self._kept(server)
+            if name:
+                self._add(stamped - self._shift, (name, request), client)
+
+    def finish(self) -> None:
+        """The backends are all read: decide what the clock still holds."""
+        self._admit(self.clock.settle(END, END, final=True))
+
+    def _admit(self, entries: list[Entry]) -> None:
+        """Index entries the clock let through; its newest time is the window's."""
+        for _, epoch, key, client, _ in entries:
+            if key is not None:
+                self._add(epoch, key, client)  # type: ignore[arg-type]
+        if self.clock.top is not None and self._loaded_to != END:
+            self._loaded_to = self.clock.top
+
+    def _add(self, epoch: int, key: Key, client: bytes) -> None:
+        """Index one entry."""
+        generation = self._generations.get(epoch // self._span)
+        if generation is None:
+            generation = self._generations[epoch // self._span] = {}
+        index = generation.get(key)
+        if index is None:
+            generation[key] = _KeyIndex(epoch, client)
+            return
+        slots = index.slots
+        slot = slots.get(epoch)
+        if slot is None:
+            slots[epoch] = [1, client]
+            seconds, live = index.seconds, index.live
+            if seconds[-1] < epoch:  # the common case: the key's newest second
+                seconds.append(epoch)
+            else:
+                _insert(seconds, epoch)
+            if live and live[-1] >= epoch:
+                _insert(live, epoch)
+            else:
+                live.append(epoch)
+        else:
+            if len(slot) == 1:  # all used: live again
+                _insert(index.live, epoch)
+            slot[0] += 1  # type: ignore[operator]
+            slot.append(client)
 
     def _kept(self, server: bytes) -> str:
         """The normalised name of a pen.log server field, "" if its entries are not kept."""

@@ -1,7 +1,9 @@
 """The ``webresolve`` and ``splitwr`` commands: options in, exit status out.
 
 Exit status: 0 done (every line written), 1 with ``--strict`` when the DNS left some
-address unanswered, 2 for a usage or I/O error (one line on stderr).
+address unanswered, 2 for a usage or I/O error (one line on stderr), 141 when the reader
+closed the output (``| head``: quietly, figures still printed), 128 + N on signal N
+(130 Ctrl-C, 143 SIGTERM; no temporary file is left).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mergelogs.shell import EXIT_PIPE, signals_interrupt, silence_stdout, stop_code
 from mergelogs.streams import Input, atomic_output, open_input, read_lines
 from webresolve.app import resolve_all, run
 from webresolve.cache import Cache
@@ -108,7 +111,7 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
             "-o",
             "--output",
             metavar="FILE",
-            help="Write here (atomically, when done) instead of stdout.",
+            help="Write here instead of stdout (a regular file is replaced when done).",
         ),
         click.option(
             "--nameserver",
@@ -267,14 +270,25 @@ def _execute(
         raise Fatal("no nameserver in /etc/resolv.conf: give --nameserver or --hosts")
     settings = Settings(servers, **lookup)
     stats = Stats()
-    inputs = _open_inputs(files or ("-",))
     try:
-        budget = int(buffer * 2**20)
-        _resolve(inputs, output, settings, stats, cache_path, hosts, field, window, budget, verbose)
-    finally:
-        for source in inputs:
-            source.close()
+        with signals_interrupt():
+            inputs = _open_inputs(files or ("-",))
+            try:
+                budget = int(buffer * 2**20)
+                closed = _resolve(inputs, output, settings, stats, cache_path, hosts, field,
+                                  window, budget, verbose)
+            finally:
+                for source in inputs:
+                    source.close()
+    except BaseException as exc:
+        code = stop_code(exc)
+        if code is None:
+            raise
+        raise click.exceptions.Exit(code) from None
     _report(stats, summary, statistics)
+    if closed:  # the reader has all it wanted (``| head``): no error, the shell's code
+        silence_stdout()
+        raise click.exceptions.Exit(EXIT_PIPE)
     if strict and stats.failed:
         raise click.exceptions.Exit(1)
 
@@ -290,7 +304,8 @@ def _resolve(
     window: int,
     budget: int,
     verbose: bool,
-) -> None:
+) -> bool:
+    """Resolve ``inputs`` into ``output``; True if the output's reader went away."""
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("resolving"),
@@ -320,10 +335,13 @@ def _resolve(
                     on_progress=lambda n: progress.advance(task, n),
                 )
             )
+    except BrokenPipeError:
+        return True
     except WebresolveError as exc:
         raise Fatal(str(exc)) from None
     except OSError as exc:
         raise Fatal(_describe(exc)) from None
+    return False
 
 
 @contextlib.contextmanager
@@ -362,8 +380,6 @@ def _open_inputs(files: tuple[str, ...]) -> list[Input]:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BrokenPipeError):
-        return "output closed before the end (broken pipe)"
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc) or type(exc).__name__

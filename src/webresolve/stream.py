@@ -56,23 +56,36 @@ async def resolve_lines(
     :raises OSError: the temporary file cannot be written or read.
     """
     stats = engine.stats
+    continued: set[int] = set()  # spill records continuing a line too long to hold
+    revived = 0
 
     def revive(line: bytes) -> Entry:
-        span = locate(line, field)
+        nonlocal revived
+        revived += 1
+        if revived - 1 in continued:
+            continued.discard(revived - 1)
+            return line, None, None
+        span = locate(line, field) if line[-1:] == b"\n" else None
         return line, span, None if span is None else engine.future_for(line[span[0] : span[1]])
 
     backlog: Backlog[Entry] = Backlog(budget, revive)
     written = 0
+    whole = True  # a line too long to hold comes in pieces: passed on untouched
     try:
         for line in lines:
             stats.lines += 1
-            span = locate(line, field)
+            span = locate(line, field) if whole and line[-1:] == b"\n" else None
+            continuation = not whole
+            whole = line[-1:] == b"\n"
             known = stats.addresses
             future = None if span is None else engine.future_for(line[span[0] : span[1]])
             if future is None:
                 stats.with_name += 1
             if backlog or not (future is None or future.done()):
+                before = backlog.spilled
                 backlog.push((line, span, future))
+                if continuation and backlog.spilled != before:
+                    continued.add(before)
             else:  # nothing held and the name known: the common case skips the backlog
                 write(_resolved(line, span, future))
                 written += 1

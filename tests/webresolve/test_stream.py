@@ -175,7 +175,11 @@ def test_spill_keeps_order_and_loses_nothing(run: Run, tmp_path: Path) -> None:
     for line in lines:
         head, sep, rest = line.partition(b" ")
         name = named.get(head.decode("ascii", "replace"))
-        expected.append(line if name is None or not sep else name.encode() + sep + rest)
+        # read_lines ends every whole line with a newline: one without is a piece of a line
+        # too long to hold, passed on untouched
+        whole = line.endswith(b"\n")
+        resolved = name is not None and sep and whole
+        expected.append(name.encode() + sep + rest if resolved else line)
     assert out == expected
     assert stats.spilled > 1000 and stats.lines == len(lines)
     assert list(tmp_path.iterdir()) == []
