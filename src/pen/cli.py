@@ -23,7 +23,7 @@ from .loops import LOOPS, loop_factory
 from .state import PenState
 
 SHORT = "B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:"
-LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "help"]
+LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "head-timeout=", "help"]
 
 USAGE = """\
 usage:
@@ -33,6 +33,7 @@ usage:
    [-G cacertfile] [-A cacertdir] \\
    [-Z] [-R] [-L protocol] \\
    [--proxy-protocol v1|v2] [--grace sec] [--loop auto|asyncio|poll|uvloop] \\
+   [--head-timeout sec] \\
    [host:]port h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] \\
       [h2[:p2[:maxc2[:hard2[:weight2[:prio2]]]]]] ...
 
@@ -73,6 +74,7 @@ usage:
   -L protocol ssl23 (default), ssl3 or tls1
   --proxy-protocol v1|v2  send a PROXY protocol header to the backends
   --grace sec   how long TERM waits for open connections [10]
+  --head-timeout sec  with -l or -H, answer 408 to a request head unfinished after sec [30]
 
 example:
   pen smtp mailhost1:smtp mailhost2:25 mailhost3
@@ -142,6 +144,8 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
         s.proxy_protocol = int(value[-1])
     elif opt == "--grace":
         s.grace = float(_int_arg(opt, value))
+    elif opt == "--head-timeout":
+        s.head_timeout = float(max(0, _int_arg(opt, value)))
     elif opt == "--udp-idle":
         s.udp_idle = float(_int_arg(opt, value))
     elif opt == "--loop":

@@ -8,6 +8,10 @@ Life of a pair (after asyncio/protocols.py):
          cancels it): blacklist, next candidate (failover) ... or close
       -> ServerSide.connection_made: PROXY header, then the held bytes
     data_received on one side -> peer.write(data)                 (no task, no copy)
+    -l/-H: client bytes pass the RequestScanner first; when it ends in
+      SWITCH   -> client reading paused, a SwitchWatcher stands in for the ServerSide
+                  until the backend's status line says tunnel or HTTP again
+      REFUSED  -> 400/431 to the client, both sides closed, the refusal counted
     pause_writing on one side  -> peer transport pause_reading     (paired flow control)
     eof_received on one side   -> peer write_eof(), keep the other direction open
     both directions at EOF, an error, or either side lost -> both transports closed
@@ -19,7 +23,7 @@ TCP_NODELAY needs no call here: asyncio and uvloop set it on every TCP transport
 from __future__ import annotations
 
 import asyncio
-import logging
+import errno
 import socket
 import time
 from collections.abc import Iterator
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from .clients import ClientRecord
 from .connect import Connect
-from .httpscan import RequestScanner
+from .httpscan import REFUSED, SWITCH, TUNNEL, Refusal, RequestScanner, StatusWatch
 from .policy import try_server
 from .proxyproto import proxy_header
 from .servers import Server
@@ -35,7 +39,8 @@ from .servers import Server
 if TYPE_CHECKING:
     from .app import ProxyState
 
-logger = logging.getLogger("pen.error")
+NO_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+"""errno values of a process or system out of file descriptors."""
 
 HOLD_MAX = 65536
 """Bytes of a client kept while its upstream connect runs; beyond it reading pauses.
@@ -81,6 +86,45 @@ class ServerSide(asyncio.Protocol):
     def resume_writing(self) -> None:
         """Fires when the backend's write buffer drained."""
         self.client.resume_client_reading()
+
+
+class SwitchWatcher(asyncio.Protocol):
+    """Stands in for a ServerSide (``set_protocol``) while a CONNECT or Upgrade awaits its answer.
+
+    Only such connections pay for reading the backend's status line; the plain ServerSide
+    is put back as soon as the status is known.
+    """
+
+    __slots__ = ("side", "watch")
+
+    def __init__(self, side: ServerSide) -> None:
+        self.side = side
+        self.watch = StatusWatch()
+
+    def data_received(self, data: bytes) -> None:
+        """Fires for each chunk from the backend: pass it on, then look for the status."""
+        side = self.side
+        side.data_received(data)
+        status = self.watch.feed(data)
+        if status is not None and side.transport is not None:
+            side.transport.set_protocol(side)
+            side.client.switch_answered(status)
+
+    def eof_received(self) -> bool:
+        """Fires when the backend half-closes before answering."""
+        return self.side.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fires when the upstream socket is closed before the answer."""
+        self.side.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """Fires when the backend's write buffer is above the high-water mark."""
+        self.side.pause_writing()
+
+    def resume_writing(self) -> None:
+        """Fires when the backend's write buffer drained."""
+        self.side.resume_writing()
 
 
 class ClientSide(asyncio.Protocol):
@@ -183,12 +227,20 @@ class ClientSide(asyncio.Protocol):
             return
         server.conns -= 1
         self.server = None
-        if not self.closed:
-            logger.debug("connect to %s:%d failed (%r): blacklisted", server.address,
-                         server.port, error)
-            now = time.time()
-            self.proxy.core.table.fail(server, now)
-            self._connect_next(now)
+        if self.closed:
+            return
+        if isinstance(error, OSError) and error.errno in NO_DESCRIPTORS:
+            # Our shortage, not the backend's fault: no blacklisting, no failover.
+            self.proxy.out_of_descriptors(error)
+            self.transport.close()
+            return
+        now = time.time()
+        self.proxy.core.table.fail(server, now)
+        self.failed(server, error)
+        self._connect_next(now)
+
+    def failed(self, server: Server, error: BaseException) -> None:
+        """Hook for the -d trace: the connect to ``server`` failed and it is blacklisted."""
 
     def _start(self, up: asyncio.Transport) -> None:
         """The pair is complete: send what is owed upstream and let the client talk."""
@@ -214,15 +266,64 @@ class ClientSide(asyncio.Protocol):
             if self.held > HOLD_MAX:
                 self.transport.pause_reading()
             return
-        scanner = self.scanner
-        if scanner is not None:
-            data, heads = scanner.feed(data)
-            if heads:
-                self._log(heads)
-            if scanner.tunnel:
-                self.scanner = None
         self.sent += len(data)
-        up.write(data)
+        scanner = self.scanner
+        if scanner is None:
+            up.write(data)
+            return
+        data, heads = scanner.feed(data)
+        if heads:
+            self._log(heads)
+        if data:
+            up.write(data)
+        if scanner.state >= SWITCH:
+            self._scanner_turned(scanner, up)
+
+    def _scanner_turned(self, scanner: RequestScanner, up: asyncio.Transport) -> None:
+        """The scanner left plain HTTP: follow no more, await a switch's answer, or refuse."""
+        state = scanner.state
+        if state == TUNNEL:
+            self.scanner = None
+        elif state == SWITCH:
+            self.transport.pause_reading()
+            if self.upstream is not None:
+                up.set_protocol(SwitchWatcher(self.upstream))
+        elif state == REFUSED and scanner.refusal is not None:
+            self.refuse(scanner.refusal)
+
+    def switch_answered(self, status: int) -> None:
+        """The backend answered the CONNECT/Upgrade: pass on what the client sent meanwhile."""
+        scanner, up = self.scanner, self.up
+        if scanner is None or up is None or self.closed:
+            return
+        data, heads = scanner.decide(status)
+        if heads:
+            self._log(heads)
+        if data:
+            up.write(data)
+        if scanner.state >= SWITCH:
+            self._scanner_turned(scanner, up)
+        if scanner.state != REFUSED:
+            self.resume_client_reading()
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Answer ``refusal`` and close both sides; nothing more reaches the backend."""
+        self.proxy.count(refusal.name)
+        self.refused(refusal)
+        self.scanner = None
+        self.transport.write(refusal.response())
+        self.transport.close()
+        if self.up is not None:
+            self.up.close()
+
+    def refused(self, refusal: Refusal) -> None:
+        """Hook for the -d trace."""
+
+    def expire(self) -> None:
+        """Close the pair at once (``idle_timeout``): nothing buffered is waited for."""
+        self.transport.abort()
+        if self.up is not None:
+            self.up.abort()
 
     def _log(self, heads: list[bytes]) -> None:
         epoch = int(time.time())
