@@ -14,6 +14,7 @@ import socket
 import ssl
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from .errors import StartupError
 from .httpscan import HEAD_TIMEOUT
 from .idle import IdleSweep
 from .logsink import PenLog
+from .servers import Server
 from .state import PenState
 from .stats import render_status
 from .tcp import NO_DESCRIPTORS, ClientSide
@@ -36,6 +38,9 @@ SWEEP = 0.2
 
 IDLE_SWEEP = 1.0
 """Seconds between scans for idle connections and slow request heads."""
+
+RETRY = 0.25
+"""Seconds before an upstream connect that found no descriptor is tried again."""
 
 FD_RESERVE = 16
 """Descriptors kept free beside two per connection: log reopen, control clients, netlog."""
@@ -125,6 +130,10 @@ class ProxyState:
         self.counts: dict[str, int] = {}
         """Named events: each refusal, idle and head timeouts, descriptor shortages."""
         self.fd_cap = sys.maxsize
+        self.waiting: deque[ClientSide] = deque()
+        """Clients accepted beyond the descriptor cap in a burst, paused until one closes."""
+        self.starved: dict[ClientSide, float] = {}
+        """Clients whose upstream connect found no descriptor, with the time it first failed."""
         self._fd_logged = -math.inf
         self.idle = IdleSweep()
         self.idler = loop.call_later(IDLE_SWEEP, self._sweep_idle)
@@ -140,19 +149,40 @@ class ProxyState:
         self.counts[name] = self.counts.get(name, 0) + 1
 
     # -- connection accounting, the -x limit and the descriptor cap ------------------------
-    def opened(self, conn: ClientSide) -> None:
-        """A client connection was accepted; stop accepting when the table is full."""
+    def opened(self, conn: ClientSide) -> bool:
+        """A client connection was accepted; stop accepting when the table is full.
+
+        :returns: False when the descriptor cap is exceeded (the loop accepts a whole burst
+            before the first connection_made can pause it): the connection waits, paused,
+            until one closes, as its upstream would find no descriptor now.
+        """
         conns = self.conns
         conns.add(conn)
-        if len(conns) >= min(self.core.settings.conn_max, self.fd_cap) and self.server is not None:
+        count = len(conns) - len(self.waiting)
+        if count >= min(self.core.settings.conn_max, self.fd_cap) and self.server is not None:
             self.server.close()
             self.server = None
-            if len(conns) >= self.fd_cap:
-                self.out_of_descriptors(None)
+        if count >= self.fd_cap:
+            self.out_of_descriptors(None)
+            if count > self.fd_cap:
+                conn.transport.pause_reading()
+                self.waiting.append(conn)
+                return False
+        return True
 
     def closed(self, conn: ClientSide) -> None:
         """A client connection ended; accept again when there is room."""
         self.conns.discard(conn)
+        if self.starved:
+            self.starved.pop(conn, None)
+        waiting = self.waiting
+        if waiting:
+            if conn in waiting:
+                waiting.remove(conn)
+            while waiting and len(self.conns) - len(waiting) < self.fd_cap:
+                ready = waiting.popleft()
+                ready.transport.resume_reading()
+                ready.begin()
         if (
             self.server is None
             and self.accepting
@@ -202,6 +232,23 @@ class ProxyState:
             logger.warning("out of file descriptors (%s) with %d connections: accepting paused",
                            cause, len(self.conns))
 
+    def retry_later(self, conn: ClientSide, index: int, server: Server) -> None:
+        """Try ``conn``'s connect again in RETRY s; give up (close) after the -t timeout.
+
+        A client waiting beyond the cap holds a descriptor an older one needs: the newest
+        waiting client is let go, so connections already accepted come first.
+        """
+        if self.waiting:
+            self.count("shed")
+            self.waiting.pop().transport.close()
+        now = self.loop.time()
+        first = self.starved.setdefault(conn, now)
+        if now - first >= self.core.settings.timeout:
+            self.starved.pop(conn, None)
+            conn.transport.close()
+        else:
+            self.loop.call_later(RETRY, conn.retry, index, server)
+
     def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """The loop's exception handler: EMFILE/ENFILE on accept is expected under load.
 
@@ -211,6 +258,9 @@ class ProxyState:
         if isinstance(error, OSError) and error.errno in NO_DESCRIPTORS:
             self.out_of_descriptors(error)
             return
+        callback = getattr(context.get("handle"), "_callback", None)
+        if isinstance(error, ValueError) and getattr(callback, "__name__", "") == "_start_serving":
+            return  # asyncio's retry after EMFILE, on a listener -x or the cap closed since
         loop.default_exception_handler(context)
 
     # -- idle connections and slow request heads -------------------------------------------
@@ -413,9 +463,9 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
     if settings.udp:
         udp = await UdpListener.start(proxy, proxy.listen_sock)
     else:
+        proxy.fd_cap = descriptor_cap()
         await proxy.serve()
     loop.set_exception_handler(proxy.loop_error)
-    proxy.fd_cap = descriptor_cap()
     drop_privileges(settings)
     try:
         proxy.reopen_log()

@@ -34,7 +34,7 @@ from .connect import Connect
 from .httpscan import REFUSED, SWITCH, TUNNEL, Refusal, RequestScanner, StatusWatch
 from .policy import try_server
 from .proxyproto import proxy_header
-from .servers import Server
+from .servers import NO_SERVER, Server
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -149,13 +149,18 @@ class ClientSide(asyncio.Protocol):
         self.eof_down = self.eof_up = self.closed = self.released = False
         self.connecting: Connect | None = None
         self.sent = 0
+        self.index = NO_SERVER
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires for each accepted client: choose a server and start the connect."""
         self.transport = cast(asyncio.Transport, transport)
+        if self.proxy.opened(self):
+            self.begin()
+
+    def begin(self) -> None:
+        """Choose a server and start the connect (at once, or once descriptors are back)."""
         proxy = self.proxy
-        proxy.opened(self)
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
         self.address = address
         now = time.time()
@@ -230,14 +235,20 @@ class ClientSide(asyncio.Protocol):
         if self.closed:
             return
         if isinstance(error, OSError) and error.errno in NO_DESCRIPTORS:
-            # Our shortage, not the backend's fault: no blacklisting, no failover.
+            # Our shortage, not the backend's fault: no blacklisting, no failover; try again
+            # once the burst that took the descriptors has been let go.
             self.proxy.out_of_descriptors(error)
-            self.transport.close()
+            self.proxy.retry_later(self, self.index, server)
             return
         now = time.time()
         self.proxy.core.table.fail(server, now)
         self.failed(server, error)
         self._connect_next(now)
+
+    def retry(self, index: int, server: Server) -> None:
+        """Connect again after a shortage of descriptors (unless the client left)."""
+        if not self.closed:
+            self._connect(index, server)
 
     def failed(self, server: Server, error: BaseException) -> None:
         """Hook for the -d trace: the connect to ``server`` failed and it is blacklisted."""
@@ -250,7 +261,7 @@ class ClientSide(asyncio.Protocol):
         if proxy.log.active or proxy.http:
             self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
         for data in self.pending:
-            self.data_received(data)
+            ClientSide.data_received(self, data)  # read (and traced, dumped) already
         self.pending.clear()
         if self.eof_down:
             self._forward_eof(up)
@@ -271,7 +282,11 @@ class ClientSide(asyncio.Protocol):
         if scanner is None:
             up.write(data)
             return
-        data, heads = scanner.feed(data)
+        self._scanned(scanner, up, *scanner.feed(data))
+
+    def _scanned(self, scanner: RequestScanner, up: asyncio.Transport, data: bytes,
+                 heads: list[bytes]) -> None:
+        """Log the heads the scanner found, forward what it let through, act on its state."""
         if heads:
             self._log(heads)
         if data:
@@ -296,13 +311,7 @@ class ClientSide(asyncio.Protocol):
         scanner, up = self.scanner, self.up
         if scanner is None or up is None or self.closed:
             return
-        data, heads = scanner.decide(status)
-        if heads:
-            self._log(heads)
-        if data:
-            up.write(data)
-        if scanner.state >= SWITCH:
-            self._scanner_turned(scanner, up)
+        self._scanned(scanner, up, *scanner.decide(status))
         if scanner.state != REFUSED:
             self.resume_client_reading()
 

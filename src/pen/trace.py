@@ -29,7 +29,7 @@ class TracingClientSide(ClientSide):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         logger.debug("%s: accepted (%d open)", self.peer, len(self.proxy.conns) + 1)
         super().connection_made(transport)
-        if self.server is None and not self.closed:
+        if self.server is None and self.transport.is_closing():
             logger.debug("%s: no server available, closing", self.peer)
 
     def _why(self, index: int) -> str:
