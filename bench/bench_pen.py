@@ -10,7 +10,7 @@ https, both modes) and UDP request/response datagrams per second (-U, a lock-ste
 over ``--flows`` sockets). Loopback only; every process started here is stopped by pid.
 
     .venv/bin/python bench/bench_pen.py [--duration 3] [--repeat 3] [--connections 50]
-        [--idle 5000] [--flows 32] [--only tcp,memory,tls,udp]
+        [--idle 5000] [--flows 32] [--only tcp,memory,tls,udp] [--proxies ours,bare]
 """
 
 from __future__ import annotations
@@ -238,14 +238,15 @@ def tcp_rounds(commands: dict[str, list[str]], ports: dict[str, int], pids: dict
             summary[name] = (rps, p99, cpu_us)
             print(f"  {name:8} {rps:10.0f} req/s   p99 {p99:8.2f} ms   "
                   f"proxy CPU {cpu_us:6.1f} us/req")
-        for peer in ("C pen", "bare"):
+        for peer in ("C pen", "bare", "bare-hc"):
             if peer in summary:
                 ratios = [summary["ours"][i] / summary[peer][i] for i in range(3)]
                 print(f"  ours / {peer}: " +
                       "{:.2f}x req/s, p99 {:.2f}x, CPU/req {:.2f}x".format(*ratios))
-        if "bare" in results:
-            pairs = [a[0] / b[0] for a, b in zip(results["ours"], results["bare"], strict=True)]
-            print("  ours / bare per round: " + " ".join(f"{r:.2f}" for r in pairs))
+        for peer in ("bare", "bare-hc"):
+            if peer in results:
+                pairs = [a[0] / b[0] for a, b in zip(results["ours"], results[peer], strict=True)]
+                print(f"  ours / {peer} per round: " + " ".join(f"{r:.2f}" for r in pairs))
 
 
 def main() -> int:  # noqa: C901
@@ -256,6 +257,8 @@ def main() -> int:  # noqa: C901
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--flows", type=int, default=32)
     parser.add_argument("--only", default="tcp,memory,tls,udp")
+    parser.add_argument("--proxies", default="ours,C pen,haproxy,bare,bare-hc",
+                        help="which proxies the tcp part runs")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="benchpen"))
@@ -265,29 +268,32 @@ def main() -> int:  # noqa: C901
     backends = [f"127.0.0.1:{p1}", f"127.0.0.1:{p2}"]
     ours = [sys.executable, "-m", "pen", "-f", "-r"]
     cpen = ["/usr/bin/pen", "-f", "-r"]
+    bare = [sys.executable, str(Path(__file__).with_name("bare_proxy.py"))]
     try:
         procs.append(subprocess.Popen(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)],
                                       stderr=subprocess.DEVNULL))
         wait_port(p1)
         if "tcp" in parts:
-            ports = {name: free_port() for name in ("ours", "C pen", "haproxy", "bare")}
+            ports = {name: free_port() for name in ("ours", "C pen", "haproxy", "bare", "bare-hc")}
             (work / "haproxy.cfg").write_text(HAPROXY_CONF.format(port=ports["haproxy"],
                                                                   p1=p1, p2=p2))
             commands = {
                 "ours": [*ours, "-x", "4096", str(ports["ours"]), *backends],
                 "C pen": [*cpen, "-x", "4096", str(ports["C pen"]), *backends],
                 "haproxy": ["haproxy", "-db", "-f", str(work / "haproxy.cfg")],
-                "bare": [sys.executable, str(Path(__file__).with_name("bare_proxy.py")),
-                         str(ports["bare"]), *backends],
+                "bare": [*bare, str(ports["bare"]), *backends],
+                "bare-hc": [*bare, "--half-close", str(ports["bare-hc"]), *backends],
             }
+            chosen = args.proxies.split(",")
+            commands = {name: cmd for name, cmd in commands.items() if name in chosen}
             pids = {name: start(procs, cmd, ports[name], name) for name, cmd in commands.items()}
             tcp_rounds(commands, ports, pids, args)
         if "memory" in parts:
             limit = str(args.idle + 100)
-            for name, base in (("ours", ours), ("C pen", cpen)):
+            for name, base in (("ours", [*ours, "-x", limit, "-c", limit]),
+                               ("C pen", [*cpen, "-x", limit, "-c", limit]), ("bare", bare)):
                 port = free_port()
-                pid = start(procs, [*base, "-x", limit, "-c", limit, str(port), *backends],
-                            port, name)
+                pid = start(procs, [*base, str(port), *backends], port, name)
                 per, total = idle_memory(pid, port, args.idle)
                 print(f"memory: {name:6} {per:8.0f} bytes per idle connection ({args.idle} held),"
                       f" {total / 1e6:.1f} MB resident in all")

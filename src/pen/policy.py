@@ -46,7 +46,7 @@ def hash_key(address: str, port: int, roundrobin: bool) -> int:
 
 def round_robin(table: ServerTable, now: float) -> int:
     """The next available server after the cursor (wrapping, the cursor's own server last)."""
-    n = len(table)
+    n = len(table.servers)
     index = table.cursor
     for _ in range(n):
         index = index + 1 if index + 1 < n else 0
@@ -87,7 +87,7 @@ def initial_server(
     """The first server to try for ``client`` connecting from ``port`` (rules in the module doc)."""
     if not acls.permits(settings.client_acl, client.address):
         return ABUSE if table.abuse is not None else NO_SERVER
-    n = len(table)
+    n = len(table.servers)
     if not settings.roundrobin and 0 <= client.server < n:
         return client.server
     if n == 0:

@@ -27,7 +27,7 @@ import errno
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from .clients import ClientRecord
 from .connect import Connect
@@ -62,8 +62,9 @@ class ServerSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires when the backend accepted the connect."""
-        self.transport = cast(asyncio.Transport, transport)
-        self.client.upstream_made(self.transport)
+        up: asyncio.Transport = transport  # type: ignore[assignment]  # (cast is a call)
+        self.transport = up
+        self.client.upstream_made(up)
 
     def data_received(self, data: bytes) -> None:
         """Fires for each chunk from the backend: pass it to the client."""
@@ -136,6 +137,7 @@ class ClientSide(asyncio.Protocol):
         "released", "sent", "held",
     )
     upstream_class: ClassVar[type[ServerSide]] = ServerSide
+    transport: asyncio.Transport
 
     def __init__(self, proxy: ProxyState) -> None:
         self.proxy = proxy
@@ -153,7 +155,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires for each accepted client: choose a server and start the connect."""
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # (cast is a call)
         if self.proxy.opened(self):
             self.begin()
 
@@ -221,9 +223,9 @@ class ClientSide(asyncio.Protocol):
         self.proxy.core.table.succeed(server)
         self._start(up)
 
-    def _connect_done(self, error: BaseException | None) -> None:
-        """Fires when the connect ends; only failures and timeouts matter here."""
-        if error is None or self.up is not None:
+    def _connect_done(self, error: BaseException) -> None:
+        """Fires when the connect failed or timed out."""
+        if self.up is not None:
             return
         self.proxy.connect_ended(self)
         self.connecting = None
@@ -258,7 +260,7 @@ class ClientSide(asyncio.Protocol):
         proxy = self.proxy
         if proxy.proxy_protocol:
             up.write(proxy_header(proxy.proxy_protocol, self.transport))
-        if proxy.log.active or proxy.http:
+        if proxy.log.active or proxy.core.settings.http:
             self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
         for data in self.pending:
             ClientSide.data_received(self, data)  # read (and traced, dumped) already

@@ -112,7 +112,7 @@ async def waits_for(future, value):
     return value
 
 
-def test_connect_driver_success_failure_and_cancel(run):
+def test_connect_driver_reports_failure_and_cancel(run):
     async def scenario():
         loop = asyncio.get_running_loop()
         results = []
@@ -134,7 +134,7 @@ def test_connect_driver_success_failure_and_cancel(run):
         return results
 
     results = run(scenario())
-    assert len(results) == 3
+    # success is the protocol's connection_made: only failures and cancels are reported
+    assert len(results) == 2
     assert isinstance(results[0], asyncio.CancelledError)
-    assert results[1] is None
-    assert isinstance(results[2], ConnectionRefusedError)
+    assert isinstance(results[1], ConnectionRefusedError)
