@@ -11,6 +11,7 @@ over ``--flows`` sockets). Loopback only; every process started here is stopped 
 
     .venv/bin/python bench/bench_pen.py [--duration 3] [--repeat 3] [--connections 50]
         [--idle 5000] [--flows 32] [--only tcp,memory,tls,udp] [--proxies ours,bare]
+        [--baseline /tmp/main/src]
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def free_port() -> int:
     """A free loopback port, never one this run handed out before (two proxies, or a proxy
     and a backend, must not be given the same number)."""
     while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
+        with socket.socket(socket.AF_INET6) as sock:  # free on every address: pen binds all
+            sock.bind(("::", 0))
             port = sock.getsockname()[1]
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
@@ -210,13 +211,20 @@ def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int]:
 
 
 def start(procs: list[subprocess.Popen[bytes]], cmd: list[str], port: int, name: str,
-          udp: bool = False) -> int:
+          udp: bool = False, env: dict[str, str] | None = None) -> int:
     """Start a proxy (or backend) we stop later; its pid once it listens."""
-    procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    errors = tempfile.TemporaryFile()  # not a pipe: a chatty proxy must never block on it
+    procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env))
     if udp:
         time.sleep(1.0)
     else:
-        wait_port(port, name)
+        try:
+            wait_port(port, name, 30.0)
+        except RuntimeError:
+            stop(procs[-1])
+            errors.seek(0)
+            sys.stderr.write(errors.read().decode(errors="replace"))
+            raise
     return procs[-1].pid
 
 
@@ -238,12 +246,12 @@ def tcp_rounds(commands: dict[str, list[str]], ports: dict[str, int], pids: dict
             summary[name] = (rps, p99, cpu_us)
             print(f"  {name:8} {rps:10.0f} req/s   p99 {p99:8.2f} ms   "
                   f"proxy CPU {cpu_us:6.1f} us/req")
-        for peer in ("C pen", "bare", "bare-hc"):
+        for peer in ("C pen", "bare", "bare-hc", "baseline"):
             if peer in summary:
                 ratios = [summary["ours"][i] / summary[peer][i] for i in range(3)]
                 print(f"  ours / {peer}: " +
                       "{:.2f}x req/s, p99 {:.2f}x, CPU/req {:.2f}x".format(*ratios))
-        for peer in ("bare", "bare-hc"):
+        for peer in ("bare", "bare-hc", "baseline"):
             if peer in results:
                 pairs = [a[0] / b[0] for a, b in zip(results["ours"], results[peer], strict=True)]
                 print(f"  ours / {peer} per round: " + " ".join(f"{r:.2f}" for r in pairs))
@@ -259,6 +267,9 @@ def main() -> int:  # noqa: C901
     parser.add_argument("--only", default="tcp,memory,tls,udp")
     parser.add_argument("--proxies", default="ours,C pen,haproxy,bare,bare-hc",
                         help="which proxies the tcp part runs")
+    parser.add_argument("--baseline", metavar="SRC",
+                        help="also run the pen of another source tree (its src/ directory) "
+                             "as 'baseline', e.g. main's, to compare a change")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="benchpen"))
@@ -274,7 +285,8 @@ def main() -> int:  # noqa: C901
                                       stderr=subprocess.DEVNULL))
         wait_port(p1)
         if "tcp" in parts:
-            ports = {name: free_port() for name in ("ours", "C pen", "haproxy", "bare", "bare-hc")}
+            names = ("ours", "C pen", "haproxy", "bare", "bare-hc", "baseline")
+            ports = {name: free_port() for name in names}
             (work / "haproxy.cfg").write_text(HAPROXY_CONF.format(port=ports["haproxy"],
                                                                   p1=p1, p2=p2))
             commands = {
@@ -287,17 +299,12 @@ def main() -> int:  # noqa: C901
             chosen = args.proxies.split(",")
             commands = {name: cmd for name, cmd in commands.items() if name in chosen}
             pids = {name: start(procs, cmd, ports[name], name) for name, cmd in commands.items()}
+            if args.baseline:
+                commands["baseline"] = [*ours, "-x", "4096", str(ports["baseline"]), *backends]
+                env = {**os.environ, "PYTHONPATH": args.baseline}
+                pids["baseline"] = start(procs, commands["baseline"], ports["baseline"],
+                                         "baseline", env=env)
             tcp_rounds(commands, ports, pids, args)
-        if "memory" in parts:
-            limit = str(args.idle + 100)
-            for name, base in (("ours", [*ours, "-x", limit, "-c", limit]),
-                               ("C pen", [*cpen, "-x", limit, "-c", limit]), ("bare", bare)):
-                port = free_port()
-                pid = start(procs, [*base, str(port), *backends], port, name)
-                per, total = idle_memory(pid, port, args.idle)
-                print(f"memory: {name:6} {per:8.0f} bytes per idle connection ({args.idle} held),"
-                      f" {total / 1e6:.1f} MB resident in all")
-                stop(procs.pop())
         if "tls" in parts:
             pem = work / "cert.pem"
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
@@ -329,6 +336,23 @@ def main() -> int:  # noqa: C901
             ratio = (statistics.median(r[0] for r in rates["ours"])
                      / statistics.median(r[0] for r in rates["C pen"]))
             print(f"udp: ours / C pen {ratio:.2f}x")
+        if "memory" in parts:  # last: its thousands of closed pairs linger on ports
+            limit = str(args.idle + 100)
+            for name, base in (("ours", [*ours, "-x", limit, "-c", limit]),
+                               ("C pen", [*cpen, "-x", limit, "-c", limit]), ("bare", bare)):
+                for attempt in range(3):  # thousands of closed pairs may still hold a port
+                    port = free_port()
+                    try:
+                        pid = start(procs, [*base, str(port), *backends], port, name)
+                        break
+                    except RuntimeError:
+                        stop(procs.pop())
+                        if attempt == 2:
+                            raise
+                per, total = idle_memory(pid, port, args.idle)
+                print(f"memory: {name:6} {per:8.0f} bytes per idle connection ({args.idle} held),"
+                      f" {total / 1e6:.1f} MB resident in all")
+                stop(procs.pop())
     finally:
         for proc in reversed(procs):
             stop(proc)

@@ -344,11 +344,14 @@ class ClientSide(asyncio.Protocol):
             log.write(self.address, epoch, address, head)
 
     def eof_received(self) -> bool:
-        """Fires when the client half-closes: pass the EOF on, keep the reply direction open."""
+        """Fires when the client half-closes: pass the EOF on, keep the reply direction open.
+
+        A TLS transport cannot stay half open (asyncio warns on every True from it).
+        """
         self.eof_down = True
         if self.up is not None:
             self._forward_eof(self.up)
-        return True
+        return self.proxy.ssl is None
 
     def _forward_eof(self, up: asyncio.Transport) -> None:
         if self.eof_up or not up.can_write_eof():
