@@ -192,3 +192,5 @@ class Settings:
     """``idle_timeout N``: close a connection with no byte either way for N s (0: off, as pen)."""
     head_timeout: float = 30.0
     """--head-timeout: a request head must be complete this long after it began (-l/-H; 0 off)."""
+    metrics: str | None = None
+    """--metrics: where the Prometheus text page is served, ``[host:]port``."""

@@ -193,6 +193,7 @@ class ClientSide(asyncio.Protocol):
         record: ClientRecord = self.record
         record.server = index
         server.conns += 1
+        server.total += 1
         self.index, self.server = index, server
         self.upstream = self.upstream_class(self)
         loop = proxy.loop
@@ -351,7 +352,7 @@ class ClientSide(asyncio.Protocol):
         self.eof_down = True
         if self.up is not None:
             self._forward_eof(self.up)
-        return self.proxy.ssl is None
+        return self.transport.can_write_eof()
 
     def _forward_eof(self, up: asyncio.Transport) -> None:
         if self.eof_up or not up.can_write_eof():
