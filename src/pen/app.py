@@ -22,7 +22,7 @@ from .commands import run_lines
 from .config import ListenSpec, Settings, TlsSettings
 from .control import ControlProtocol
 from .errors import StartupError
-from .httpscan import HEAD_TIMEOUT
+from .httpscan import HEAD_TIMEOUT, REFUSALS
 from .idle import IdleSweep
 from .logsink import PenLog
 from .servers import Server
@@ -35,6 +35,10 @@ logger = logging.getLogger("pen.error")
 
 SWEEP = 0.2
 """Seconds between scans for timed-out upstream connects."""
+
+EVENTS = (*(refusal.name for refusal in REFUSALS), "idle_timeout", "out_of_descriptors", "shed")
+"""What ProxyState.counts counts (--metrics' pen_events_total): refused requests by reason,
+idle closes, descriptor shortages, clients let go to free a descriptor."""
 
 IDLE_SWEEP = 1.0
 """Seconds between scans for idle connections and slow request heads."""
@@ -127,7 +131,7 @@ class ProxyState:
         self.connecting: dict[ClientSide, float] = {}
         self.resuming: asyncio.Task[None] | None = None
         self.sweeper = loop.call_later(SWEEP, self._sweep_connects)
-        self.counts: dict[str, int] = {}
+        self.counts = dict.fromkeys(EVENTS, 0)
         """Named events: each refusal, idle and head timeouts, descriptor shortages."""
         self.fd_cap = sys.maxsize
         self.waiting: deque[ClientSide] = deque()
@@ -445,7 +449,8 @@ async def start_metrics(proxy: ProxyState, spec: str) -> asyncio.Server:
     from .metrics import MetricsListener, render
 
     sock = open_listener(parse_listen(spec), 50)
-    listener = MetricsListener(lambda: render(proxy.core, proxy.log, time.time()), proxy.loop)
+    listener = MetricsListener(lambda: render(proxy.core, proxy.log, time.time(), proxy.counts),
+                               proxy.loop)
     return await proxy.loop.create_server(listener.protocol, sock=sock)
 
 

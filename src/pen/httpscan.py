@@ -66,6 +66,9 @@ HEAD_TOO_LARGE = Refusal("head_too_large", 431, "Request Header Fields Too Large
 HEAD_TIMEOUT = Refusal("head_timeout", 408, "Request Timeout")
 """Not the scanner's finding: the driver's, for a head that did not complete in time."""
 
+REFUSALS = (BAD_REQUEST_LINE, BAD_HEADER, BAD_CONTENT_LENGTH, AMBIGUOUS_LENGTH,
+            BAD_TRANSFER_ENCODING, BAD_CHUNK, HEAD_TOO_LARGE, HEAD_TIMEOUT)
+
 
 def _head_end(buf: bytes) -> int:
     """Offset just past the blank line ending the head, or -1."""

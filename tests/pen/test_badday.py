@@ -176,6 +176,23 @@ def test_bad_content_length_is_answered_400_and_nothing_passes(tmp_path, raw, pe
     assert b"POST" not in backend.received[-1] and b"6.6.6.6" not in backend.received[-1]
 
 
+def test_refusals_are_counted_by_name(raw, pen):
+    from .test_metrics import scrape
+
+    backend = raw()
+    port, metrics = free_port(), free_port()
+    pen(["-H", "--metrics", f"127.0.0.1:{metrics}", port, backend.spec])
+    for head in (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"GET / HTTP/1.1\r\nA\r\n\r\n",
+                 b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"):
+        with client(port) as sock:
+            sock.sendall(head)
+            assert read_all(sock).startswith(b"HTTP/1.1 400 ")
+    events = {dict(labels)["event"]: value for (name, labels), value in scrape(metrics).items()
+              if name == "pen_events_total"}
+    assert events["bad_content_length"] == 2 and events["bad_header"] == 1
+    assert events["head_too_large"] == events["idle_timeout"] == 0
+
+
 def test_two_xff_headers_the_real_client_ends_the_joined_header(tmp_path, raw, pen):
     backend = raw()
     port, log = free_port(), tmp_path / "pen.log"
