@@ -360,6 +360,7 @@ def test_accept_under_a_low_descriptor_limit(tmp_path, backends, loop):
     elapsed = time.monotonic() - started
     warnings = [line for line in errors.splitlines() if b"out of file descriptors" in line]
     assert 1 <= len(warnings) <= elapsed + 1, errors  # at most once a second
+    assert b"Traceback" not in errors
 
 
 # -- the -d -d trace -------------------------------------------------------------------------
