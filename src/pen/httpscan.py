@@ -166,6 +166,10 @@ class RequestScanner:
         self._switch = 0
         return self.feed(held)
 
+    def stop(self, refusal: Refusal) -> None:
+        """Refuse from here on (the driver's head timeout): nothing more is passed on."""
+        self._refuse(refusal, 0)
+
     def _refuse(self, refusal: Refusal, pos: int) -> int:
         """Stop at ``pos``: nothing from there on is passed on."""
         self.state = REFUSED

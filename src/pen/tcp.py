@@ -312,17 +312,23 @@ class ClientSide(asyncio.Protocol):
     def switch_answered(self, status: int) -> None:
         """The backend answered the CONNECT/Upgrade: pass on what the client sent meanwhile."""
         scanner, up = self.scanner, self.up
-        if scanner is None or up is None or self.closed:
+        if scanner is None or scanner.state != SWITCH or up is None or self.closed:
             return
         self._scanned(scanner, up, *scanner.decide(status))
         if scanner.state != REFUSED:
             self.resume_client_reading()
 
     def refuse(self, refusal: Refusal) -> None:
-        """Answer ``refusal`` and close both sides; nothing more reaches the backend."""
+        """Answer ``refusal`` and close both sides; nothing more reaches the backend.
+
+        The scanner stays, refusing: chunks still held from the connect are dropped by it.
+        """
+        if self.transport.is_closing():
+            return  # refused (or closed) already
         self.proxy.count(refusal.name)
         self.refused(refusal)
-        self.scanner = None
+        if self.scanner is not None and self.scanner.state != REFUSED:
+            self.scanner.stop(refusal)
         self.transport.write(refusal.response())
         self.transport.close()
         if self.up is not None:
