@@ -4,7 +4,10 @@ bench_pen.py runs it beside our pen as the ceiling of this runtime: no client ta
 failover, timeouts, logging or accounting, only accept, connect (with pen's Task-free
 connect driver), relay and close.
 
-    python bench/bare_proxy.py PORT HOST:PORT [HOST:PORT ...]
+With ``--half-close`` it also passes each side's EOF on and closes once both sides ended,
+as pen (and C pen, and HAProxy in tcp mode) do: the same ceiling for pen's close semantics.
+
+    python bench/bare_proxy.py [--half-close] PORT HOST:PORT [HOST:PORT ...]
 """
 
 from __future__ import annotations
@@ -34,22 +37,31 @@ class Upstream(asyncio.Protocol):
         self.client.transport.close()
 
 
+class HalfCloseUpstream(Upstream):
+    """An upstream whose EOF is passed on as the client's write EOF."""
+
+    def eof_received(self) -> bool:
+        return self.client.upstream_eof()
+
+
 class Downstream(asyncio.Protocol):
     """The client side: connects upstream on accept, holds what arrives before that."""
 
     targets: itertools.cycle[tuple[str, int]]
+    upstream: type[Upstream] = Upstream
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
         self.up: asyncio.Transport | None = None
         self.held: list[bytes] = []
+        self.eof_up = self.eof_down = False
         host, port = next(self.targets)
         loop = asyncio.get_running_loop()
-        Connect(loop.create_connection(lambda: Upstream(self), host, port), self.failed).start()
+        Connect(loop.create_connection(lambda: self.upstream(self), host, port),
+                self.failed).start()
 
-    def failed(self, error: BaseException | None) -> None:
-        if error is not None:
-            self.transport.close()
+    def failed(self, error: BaseException) -> None:
+        self.transport.close()
 
     def attach(self, up: asyncio.Transport) -> None:
         self.up = up
@@ -66,6 +78,26 @@ class Downstream(asyncio.Protocol):
         if self.up is not None:
             self.up.close()
 
+    def upstream_eof(self) -> bool:
+        """The backend's EOF: shut the client's write side, or close once both ended."""
+        self.eof_up = True
+        if self.eof_down:
+            self.transport.close()
+        else:
+            self.transport.write_eof()
+        return True
+
+    def eof_received(self) -> bool | None:
+        """The client's EOF (pen's semantics only with --half-close)."""
+        if self.upstream is Upstream:
+            return None
+        self.eof_down = True
+        if self.up is None or self.eof_up:
+            self.transport.close()
+        else:
+            self.up.write_eof()
+        return True
+
 
 async def serve(port: int, targets: list[tuple[str, int]]) -> None:
     Downstream.targets = itertools.cycle(targets)
@@ -75,8 +107,12 @@ async def serve(port: int, targets: list[tuple[str, int]]) -> None:
 
 
 def main() -> None:
-    port = int(sys.argv[1])
-    targets = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[2:])]
+    args = sys.argv[1:]
+    if args[0] == "--half-close":
+        Downstream.upstream = HalfCloseUpstream
+        args = args[1:]
+    port = int(args[0])
+    targets = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in args[1:])]
     uvloop.run(serve(port, targets))
 
 

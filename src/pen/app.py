@@ -6,27 +6,64 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import os
+import resource
 import signal
 import socket
 import ssl
+import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .commands import run_lines
 from .config import ListenSpec, Settings, TlsSettings
 from .control import ControlProtocol
-from .dump import DUMP_LEVEL, DumpingClientSide
 from .errors import StartupError
+from .httpscan import HEAD_TIMEOUT, REFUSALS
+from .idle import IdleSweep
 from .logsink import PenLog
+from .servers import Server
 from .state import PenState
 from .stats import render_status
-from .tcp import ClientSide
+from .tcp import NO_DESCRIPTORS, ClientSide
+from .trace import client_class
 
 logger = logging.getLogger("pen.error")
 
 SWEEP = 0.2
 """Seconds between scans for timed-out upstream connects."""
+
+EVENTS = (*(refusal.name for refusal in REFUSALS), "idle_timeout", "out_of_descriptors", "shed")
+"""What ProxyState.counts counts (--metrics' pen_events_total): refused requests by reason,
+idle closes, descriptor shortages, clients let go to free a descriptor."""
+
+IDLE_SWEEP = 1.0
+"""Seconds between scans for idle connections and slow request heads."""
+
+RETRY = 0.25
+"""Seconds before an upstream connect that found no descriptor is tried again."""
+
+FD_RESERVE = 16
+"""Descriptors kept free beside two per connection: log reopen, control clients, netlog."""
+
+
+def descriptor_cap() -> int:
+    """How many connections (two descriptors each) fit the soft RLIMIT_NOFILE left now.
+
+    Pausing the accepts at this cap, as -x does, leaves waiting clients in the kernel backlog;
+    at EMFILE itself uvloop would accept and drop them unseen and asyncio would log each one.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        used = FD_RESERVE
+    return max(1, (soft - used - FD_RESERVE) // 2)
 
 
 def open_listener(spec: ListenSpec, backlog: int, udp: bool = False) -> socket.socket:
@@ -94,28 +131,67 @@ class ProxyState:
         self.connecting: dict[ClientSide, float] = {}
         self.resuming: asyncio.Task[None] | None = None
         self.sweeper = loop.call_later(SWEEP, self._sweep_connects)
+        self.counts = dict.fromkeys(EVENTS, 0)
+        """Named events: each refusal, idle and head timeouts, descriptor shortages."""
+        self.fd_cap = sys.maxsize
+        self.waiting: deque[ClientSide] = deque()
+        """Clients accepted beyond the descriptor cap in a burst, paused until one closes."""
+        self.starved: dict[ClientSide, float] = {}
+        """Clients whose upstream connect found no descriptor, with the time it first failed."""
+        self._fd_logged = -math.inf
+        self.idle = IdleSweep()
+        self.idler = loop.call_later(IDLE_SWEEP, self._sweep_idle)
+        self.client_class = client_class(settings.debug)
 
     @property
     def http(self) -> bool:
         """-H / ``http``: rewrite X-Forwarded-For and -Proto."""
         return self.core.settings.http
 
-    # -- connection accounting and the -x limit ------------------------------------------
-    def opened(self, conn: ClientSide) -> None:
-        """A client connection was accepted; stop accepting when the table is full."""
-        self.conns.add(conn)
-        if len(self.conns) >= self.core.settings.conn_max and self.server is not None:
+    def count(self, name: str) -> None:
+        """Count one named event."""
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    # -- connection accounting, the -x limit and the descriptor cap ------------------------
+    def opened(self, conn: ClientSide) -> bool:
+        """A client connection was accepted; stop accepting when the table is full.
+
+        :returns: False when the descriptor cap is exceeded (the loop accepts a whole burst
+            before the first connection_made can pause it): the connection waits, paused,
+            until one closes, as its upstream would find no descriptor now.
+        """
+        conns = self.conns
+        conns.add(conn)
+        count = len(conns) - len(self.waiting)
+        if count >= min(self.core.settings.conn_max, self.fd_cap) and self.server is not None:
             self.server.close()
             self.server = None
+        if count >= self.fd_cap:
+            self.out_of_descriptors(None)
+            if count > self.fd_cap:
+                conn.transport.pause_reading()
+                self.waiting.append(conn)
+                return False
+        return True
 
     def closed(self, conn: ClientSide) -> None:
         """A client connection ended; accept again when there is room."""
         self.conns.discard(conn)
+        if self.starved:
+            self.starved.pop(conn, None)
+        waiting = self.waiting
+        if waiting:
+            if conn in waiting:
+                waiting.remove(conn)
+            while waiting and len(self.conns) - len(waiting) < self.fd_cap:
+                ready = waiting.popleft()
+                ready.transport.resume_reading()
+                ready.begin()
         if (
             self.server is None
             and self.accepting
             and not self.stopping
-            and len(self.conns) < self.core.settings.conn_max
+            and len(self.conns) < min(self.core.settings.conn_max, self.fd_cap)
         ):
             self.accepting = False
             self.resuming = self.loop.create_task(self.serve())
@@ -147,10 +223,75 @@ class ProxyState:
         self.accepting = True
 
     def _client_side(self) -> ClientSide:
-        """A protocol for an accepted client; a dumping one from debug level 3 on."""
-        if self.core.settings.debug >= DUMP_LEVEL:
-            return DumpingClientSide(self)
-        return ClientSide(self)
+        """A protocol for an accepted client: plain, or tracing/dumping at the -d level."""
+        return self.client_class(self)
+
+    def out_of_descriptors(self, error: OSError | None) -> None:
+        """No descriptor for a client or an upstream: count it, log it once a second at most."""
+        self.count("out_of_descriptors")
+        now = time.monotonic()
+        if now - self._fd_logged >= 1.0:
+            self._fd_logged = now
+            cause = error.strerror if error is not None else "descriptor limit reached"
+            logger.warning("out of file descriptors (%s) with %d connections: accepting paused",
+                           cause, len(self.conns))
+
+    def retry_later(self, conn: ClientSide, index: int, server: Server) -> None:
+        """Try ``conn``'s connect again in RETRY s; give up (close) after the -t timeout.
+
+        A client waiting beyond the cap holds a descriptor an older one needs: the newest
+        waiting client is let go, so connections already accepted come first.
+        """
+        if self.waiting:
+            self.count("shed")
+            self.waiting.pop().transport.close()
+        now = self.loop.time()
+        first = self.starved.setdefault(conn, now)
+        if now - first >= self.core.settings.timeout:
+            self.starved.pop(conn, None)
+            conn.transport.close()
+        else:
+            self.loop.call_later(RETRY, conn.retry, index, server)
+
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The loop's exception handler: EMFILE/ENFILE on accept is expected under load.
+
+        asyncio stops accepting for a second by itself, so nothing spins; only the log is ours.
+        """
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno in NO_DESCRIPTORS:
+            self.out_of_descriptors(error)
+            return
+        callback = getattr(context.get("handle"), "_callback", None)
+        if isinstance(error, ValueError) and getattr(callback, "__name__", "") == "_start_serving":
+            return  # asyncio's retry after EMFILE, on a listener -x or the cap closed since
+        loop.default_exception_handler(context)
+
+    # -- idle connections and slow request heads -------------------------------------------
+    def _activity(self) -> Iterator[tuple[ClientSide, int, int]]:
+        """(connection, bytes both ways, heads completed while a head is due else -1)."""
+        for conn in self.conns:
+            if conn.up is None:
+                continue  # still connecting: the connect timeout's business
+            upstream = conn.upstream
+            scanner = conn.scanner
+            yield (conn, conn.sent + (upstream.received if upstream is not None else 0),
+                   scanner.heads if scanner is not None and scanner.in_head else -1)
+
+    def _sweep_idle(self) -> None:
+        """Close connections idle for ``idle_timeout`` s; answer 408 to heads over the limit."""
+        self.idler = self.loop.call_later(IDLE_SWEEP, self._sweep_idle)
+        settings = self.core.settings
+        idle = settings.idle_timeout
+        head = settings.head_timeout if self.http or self.log.active else 0.0
+        if not idle and not head:
+            return
+        expired, slow = self.idle.sweep(self._activity(), self.loop.time(), idle, head)
+        for conn in expired:
+            self.count("idle_timeout")
+            conn.expire()
+        for conn in slow:
+            conn.refuse(HEAD_TIMEOUT)
 
     # -- connect timeouts -------------------------------------------------------------------
     def connect_started(self, conn: ClientSide) -> None:
@@ -208,6 +349,7 @@ class ProxyState:
         """Log debug messages from now on if the level is above 0 (dumps from 3 on)."""
         level = logging.DEBUG if self.core.settings.debug else logging.WARNING
         logging.getLogger("pen").setLevel(level)
+        self.client_class = client_class(self.core.settings.debug)
 
     # -- signals -----------------------------------------------------------------------------
     def hangup(self) -> None:
@@ -242,6 +384,7 @@ class ProxyState:
         """Stop accepting, let connections finish within the grace period, then cut them."""
         self.stopping = True
         self.sweeper.cancel()
+        self.idler.cancel()
         if self.server is not None:
             self.server.close()
             self.server = None
@@ -306,7 +449,8 @@ async def start_metrics(proxy: ProxyState, spec: str) -> asyncio.Server:
     from .metrics import MetricsListener, render
 
     sock = open_listener(parse_listen(spec), 50)
-    listener = MetricsListener(lambda: render(proxy.core, proxy.log, time.time()), proxy.loop)
+    listener = MetricsListener(lambda: render(proxy.core, proxy.log, time.time(), proxy.counts),
+                               proxy.loop)
     return await proxy.loop.create_server(listener.protocol, sock=sock)
 
 
@@ -338,7 +482,9 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
     if settings.udp:
         udp = await UdpListener.start(proxy, proxy.listen_sock)
     else:
+        proxy.fd_cap = descriptor_cap()
         await proxy.serve()
+    loop.set_exception_handler(proxy.loop_error)
     drop_privileges(settings)
     try:
         proxy.reopen_log()

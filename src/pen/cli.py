@@ -25,7 +25,8 @@ from .loops import LOOPS, loop_factory
 from .state import PenState
 
 SHORT = "B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:"
-LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "help", "metrics=", "version"]
+LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "head-timeout=", "help", "metrics=",
+        "version"]
 
 USAGE = """\
 usage:
@@ -36,6 +37,7 @@ usage:
    [-Z] [-R] [-L protocol] \\
    [--proxy-protocol v1|v2] [--grace sec] [--loop auto|asyncio|poll|uvloop] \\
    [--metrics [host:]port] \\
+   [--head-timeout sec] \\
    [host:]port h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] \\
       [h2[:p2[:maxc2[:hard2[:weight2[:prio2]]]]]] ...
 
@@ -80,6 +82,7 @@ usage:
   --loop name   event loop: auto (uvloop if installed), asyncio, poll or uvloop [auto]
   --udp-idle sec  close an idle UDP flow after this long [60]
   --version     print the version and exit
+  --head-timeout sec  with -l or -H, answer 408 to a request head unfinished after sec [30]
 
 example:
   pen smtp mailhost1:smtp mailhost2:25 mailhost3
@@ -152,6 +155,8 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
         s.metrics = value
     elif opt == "--grace":
         s.grace = float(_int_arg(opt, value))
+    elif opt == "--head-timeout":
+        s.head_timeout = float(max(0, _int_arg(opt, value)))
     elif opt == "--udp-idle":
         s.udp_idle = float(_int_arg(opt, value))
     elif opt == "--loop":

@@ -230,6 +230,13 @@ def _no(state: PenState, args: list[str], now: float) -> str:
     return ""
 
 
+def _idle_timeout(state: PenState, args: list[str], now: float) -> str:
+    """``idle_timeout [N]``: close connections idle for N s (0: never); pen's reply text."""
+    if args:
+        state.settings.idle_timeout = max(0, _int(args[0]))
+    return f"Idle timeout: {state.settings.idle_timeout} seconds\n"
+
+
 def _always_on(state: PenState, args: list[str], now: float) -> str:
     """``tcp_nodelay``: accepted; asyncio and uvloop set TCP_NODELAY on every TCP socket."""
     return ""
@@ -262,6 +269,7 @@ HANDLERS: dict[str, Handler] = {
     "control_acl": _acl_setting("control_acl"),
     "debug": _debug,
     "exit": _exit,
+    "idle_timeout": _idle_timeout,
     "include": _include,
     "log": _log,
     "mode": _mode,

@@ -188,5 +188,9 @@ class Settings:
     tls: TlsSettings | None = None
     proxy_protocol: int = 0
     udp_idle: float = 60.0
+    idle_timeout: int = 0
+    """``idle_timeout N``: close a connection with no byte either way for N s (0: off, as pen)."""
+    head_timeout: float = 30.0
+    """--head-timeout: a request head must be complete this long after it began (-l/-H; 0 off)."""
     metrics: str | None = None
     """--metrics: where the Prometheus text page is served, ``[host:]port``."""

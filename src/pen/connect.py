@@ -12,11 +12,12 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-Done = Callable[[BaseException | None], None]
+Done = Callable[[BaseException], None]
 
 
 class Connect:
-    """A running connect; ``done(None)`` on success, ``done(exc)`` on failure or cancel."""
+    """A running connect; ``done(exc)`` on failure or cancel (success is the protocol's
+    connection_made, so nothing more is called for it: one call less per connection)."""
 
     __slots__ = ("_coro", "_waiting", "_done")
 
@@ -38,7 +39,7 @@ class Connect:
         try:
             future = coro.send(None)
         except StopIteration:
-            self._finish(None)
+            self._coro = None
             return
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -52,7 +53,7 @@ class Connect:
         future.add_done_callback(self._step)
         self._waiting = future
 
-    def _finish(self, exc: BaseException | None) -> None:
+    def _finish(self, exc: BaseException) -> None:
         self._coro = None
         self._done(exc)
 

@@ -1,6 +1,6 @@
 """Traffic dumps for pen's -d -d -d: every chunk in hex, or as text with -a (``ascii``).
 
-Debug levels below 3 get the plain protocols, so the data path pays nothing for this.
+Debug levels below 3 get other protocols (trace.py), so the data path pays nothing for this.
 """
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 
 from .tcp import ClientSide, ServerSide
+from .trace import TracingClientSide
 
 logger = logging.getLogger("pen.dump")
 
-DUMP_LEVEL = 3
 WIDTH = 16
 """Bytes per line of a hex dump."""
 
@@ -44,8 +44,8 @@ class DumpingServerSide(ServerSide):
         super().data_received(data)
 
 
-class DumpingClientSide(ClientSide):
-    """A client connection that dumps what the client sends and what its backend answers."""
+class DumpingClientSide(TracingClientSide):
+    """A client connection that traces its events and dumps both directions' bytes."""
 
     __slots__ = ()
     upstream_class = DumpingServerSide

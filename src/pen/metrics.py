@@ -82,8 +82,8 @@ _SERVER_FAMILIES: list[tuple[str, str, str, Callable[[Server], float]]] = [
 ]
 
 
-def render(core: PenState, log: PenLog, now: float) -> str:
-    """The metrics page at ``now`` (epoch seconds)."""
+def render(core: PenState, log: PenLog, now: float, events: dict[str, int] | None = None) -> str:
+    """The metrics page at ``now`` (epoch seconds); ``events``: the balancer's named counts."""
     servers = _servers(core)
     table = core.table
     parts: list[str] = []
@@ -110,6 +110,10 @@ def render(core: PenState, log: PenLog, now: float) -> str:
     parts += _family("pen_log_dropped_total", "counter",
                      "pen.log lines and netlog datagrams the system refused.",
                      [("", log.dropped)])
+    if events is not None:
+        parts += _family("pen_events_total", "counter", "Requests refused (400/408/431, by "
+                         "reason), idle closes, descriptor shortages.",
+                         [(_labels({"event": name}), count) for name, count in events.items()])
     return "".join(parts)
 
 

@@ -46,7 +46,7 @@ def hash_key(address: str, port: int, roundrobin: bool) -> int:
 
 def round_robin(table: ServerTable, now: float) -> int:
     """The next available server after the cursor (wrapping, the cursor's own server last)."""
-    n = len(table)
+    n = len(table.servers)
     index = table.cursor
     for _ in range(n):
         index = index + 1 if index + 1 < n else 0
@@ -89,7 +89,7 @@ def initial_server(
     if not acls.permits(settings.client_acl, client.address):
         counts.denied += 1
         return ABUSE if table.abuse is not None else NO_SERVER
-    n = len(table)
+    n = len(table.servers)
     if not settings.roundrobin and 0 <= client.server < n:
         counts.sticky += 1
         return client.server

@@ -8,6 +8,10 @@ Life of a pair (after asyncio/protocols.py):
          cancels it): blacklist, next candidate (failover) ... or close
       -> ServerSide.connection_made: PROXY header, then the held bytes
     data_received on one side -> peer.write(data)                 (no task, no copy)
+    -l/-H: client bytes pass the RequestScanner first; when it ends in
+      SWITCH   -> client reading paused, a SwitchWatcher stands in for the ServerSide
+                  until the backend's status line says tunnel or HTTP again
+      REFUSED  -> 400/431 to the client, both sides closed, the refusal counted
     pause_writing on one side  -> peer transport pause_reading     (paired flow control)
     eof_received on one side   -> peer write_eof(), keep the other direction open
     both directions at EOF, an error, or either side lost -> both transports closed
@@ -19,23 +23,24 @@ TCP_NODELAY needs no call here: asyncio and uvloop set it on every TCP transport
 from __future__ import annotations
 
 import asyncio
-import logging
+import errno
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from .clients import ClientRecord
 from .connect import Connect
-from .httpscan import RequestScanner
+from .httpscan import REFUSED, SWITCH, TUNNEL, Refusal, RequestScanner, StatusWatch
 from .policy import try_server
 from .proxyproto import proxy_header
-from .servers import Server
+from .servers import NO_SERVER, Server
 
 if TYPE_CHECKING:
     from .app import ProxyState
 
-logger = logging.getLogger("pen.error")
+NO_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+"""errno values of a process or system out of file descriptors."""
 
 HOLD_MAX = 65536
 """Bytes of a client kept while its upstream connect runs; beyond it reading pauses.
@@ -57,8 +62,9 @@ class ServerSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires when the backend accepted the connect."""
-        self.transport = cast(asyncio.Transport, transport)
-        self.client.upstream_made(self.transport)
+        up: asyncio.Transport = transport  # type: ignore[assignment]  # (cast is a call)
+        self.transport = up
+        self.client.upstream_made(up)
 
     def data_received(self, data: bytes) -> None:
         """Fires for each chunk from the backend: pass it to the client."""
@@ -83,6 +89,45 @@ class ServerSide(asyncio.Protocol):
         self.client.resume_client_reading()
 
 
+class SwitchWatcher(asyncio.Protocol):
+    """Stands in for a ServerSide (``set_protocol``) while a CONNECT or Upgrade awaits its answer.
+
+    Only such connections pay for reading the backend's status line; the plain ServerSide
+    is put back as soon as the status is known.
+    """
+
+    __slots__ = ("side", "watch")
+
+    def __init__(self, side: ServerSide) -> None:
+        self.side = side
+        self.watch = StatusWatch()
+
+    def data_received(self, data: bytes) -> None:
+        """Fires for each chunk from the backend: pass it on, then look for the status."""
+        side = self.side
+        side.data_received(data)
+        status = self.watch.feed(data)
+        if status is not None and side.transport is not None:
+            side.transport.set_protocol(side)
+            side.client.switch_answered(status)
+
+    def eof_received(self) -> bool:
+        """Fires when the backend half-closes before answering."""
+        return self.side.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fires when the upstream socket is closed before the answer."""
+        self.side.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """Fires when the backend's write buffer is above the high-water mark."""
+        self.side.pause_writing()
+
+    def resume_writing(self) -> None:
+        """Fires when the backend's write buffer drained."""
+        self.side.resume_writing()
+
+
 class ClientSide(asyncio.Protocol):
     """The accepted client connection; owns the pair's lifecycle."""
 
@@ -92,6 +137,7 @@ class ClientSide(asyncio.Protocol):
         "released", "sent", "held",
     )
     upstream_class: ClassVar[type[ServerSide]] = ServerSide
+    transport: asyncio.Transport
 
     def __init__(self, proxy: ProxyState) -> None:
         self.proxy = proxy
@@ -105,13 +151,18 @@ class ClientSide(asyncio.Protocol):
         self.eof_down = self.eof_up = self.closed = self.released = False
         self.connecting: Connect | None = None
         self.sent = 0
+        self.index = NO_SERVER
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires for each accepted client: choose a server and start the connect."""
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # (cast is a call)
+        if self.proxy.opened(self):
+            self.begin()
+
+    def begin(self) -> None:
+        """Choose a server and start the connect (at once, or once descriptors are back)."""
         proxy = self.proxy
-        proxy.opened(self)
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
         self.address = address
         now = time.time()
@@ -173,9 +224,9 @@ class ClientSide(asyncio.Protocol):
         self.proxy.core.table.succeed(server)
         self._start(up)
 
-    def _connect_done(self, error: BaseException | None) -> None:
-        """Fires when the connect ends; only failures and timeouts matter here."""
-        if error is None or self.up is not None:
+    def _connect_done(self, error: BaseException) -> None:
+        """Fires when the connect failed or timed out."""
+        if self.up is not None:
             return
         self.proxy.connect_ended(self)
         self.connecting = None
@@ -184,22 +235,36 @@ class ClientSide(asyncio.Protocol):
             return
         server.conns -= 1
         self.server = None
+        if self.closed:
+            return
+        if isinstance(error, OSError) and error.errno in NO_DESCRIPTORS:
+            # Our shortage, not the backend's fault: no blacklisting, no failover; try again
+            # once the burst that took the descriptors has been let go.
+            self.proxy.out_of_descriptors(error)
+            self.proxy.retry_later(self, self.index, server)
+            return
+        now = time.time()
+        self.proxy.core.table.fail(server, now)
+        self.failed(server, error)
+        self._connect_next(now)
+
+    def retry(self, index: int, server: Server) -> None:
+        """Connect again after a shortage of descriptors (unless the client left)."""
         if not self.closed:
-            logger.debug("connect to %s:%d failed (%r): blacklisted", server.address,
-                         server.port, error)
-            now = time.time()
-            self.proxy.core.table.fail(server, now)
-            self._connect_next(now)
+            self._connect(index, server)
+
+    def failed(self, server: Server, error: BaseException) -> None:
+        """Hook for the -d trace: the connect to ``server`` failed and it is blacklisted."""
 
     def _start(self, up: asyncio.Transport) -> None:
         """The pair is complete: send what is owed upstream and let the client talk."""
         proxy = self.proxy
         if proxy.proxy_protocol:
             up.write(proxy_header(proxy.proxy_protocol, self.transport))
-        if proxy.log.active or proxy.http:
+        if proxy.log.active or proxy.core.settings.http:
             self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
         for data in self.pending:
-            self.data_received(data)
+            ClientSide.data_received(self, data)  # read (and traced, dumped) already
         self.pending.clear()
         if self.eof_down:
             self._forward_eof(up)
@@ -215,15 +280,68 @@ class ClientSide(asyncio.Protocol):
             if self.held > HOLD_MAX:
                 self.transport.pause_reading()
             return
-        scanner = self.scanner
-        if scanner is not None:
-            data, heads = scanner.feed(data)
-            if heads:
-                self._log(heads)
-            if scanner.tunnel:
-                self.scanner = None
         self.sent += len(data)
-        up.write(data)
+        scanner = self.scanner
+        if scanner is None:
+            up.write(data)
+            return
+        self._scanned(scanner, up, *scanner.feed(data))
+
+    def _scanned(self, scanner: RequestScanner, up: asyncio.Transport, data: bytes,
+                 heads: list[bytes]) -> None:
+        """Log the heads the scanner found, forward what it let through, act on its state."""
+        if heads:
+            self._log(heads)
+        if data:
+            up.write(data)
+        if scanner.state >= SWITCH:
+            self._scanner_turned(scanner, up)
+
+    def _scanner_turned(self, scanner: RequestScanner, up: asyncio.Transport) -> None:
+        """The scanner left plain HTTP: follow no more, await a switch's answer, or refuse."""
+        state = scanner.state
+        if state == TUNNEL:
+            self.scanner = None
+        elif state == SWITCH:
+            self.transport.pause_reading()
+            if self.upstream is not None:
+                up.set_protocol(SwitchWatcher(self.upstream))
+        elif state == REFUSED and scanner.refusal is not None:
+            self.refuse(scanner.refusal)
+
+    def switch_answered(self, status: int) -> None:
+        """The backend answered the CONNECT/Upgrade: pass on what the client sent meanwhile."""
+        scanner, up = self.scanner, self.up
+        if scanner is None or scanner.state != SWITCH or up is None or self.closed:
+            return
+        self._scanned(scanner, up, *scanner.decide(status))
+        if scanner.state != REFUSED:
+            self.resume_client_reading()
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Answer ``refusal`` and close both sides; nothing more reaches the backend.
+
+        The scanner stays, refusing: chunks still held from the connect are dropped by it.
+        """
+        if self.transport.is_closing():
+            return  # refused (or closed) already
+        self.proxy.count(refusal.name)
+        self.refused(refusal)
+        if self.scanner is not None and self.scanner.state != REFUSED:
+            self.scanner.stop(refusal)
+        self.transport.write(refusal.response())
+        self.transport.close()
+        if self.up is not None:
+            self.up.close()
+
+    def refused(self, refusal: Refusal) -> None:
+        """Hook for the -d trace."""
+
+    def expire(self) -> None:
+        """Close the pair at once (``idle_timeout``): nothing buffered is waited for."""
+        self.transport.abort()
+        if self.up is not None:
+            self.up.abort()
 
     def _log(self, heads: list[bytes]) -> None:
         epoch = int(time.time())
@@ -233,11 +351,14 @@ class ClientSide(asyncio.Protocol):
             log.write(self.address, epoch, address, head)
 
     def eof_received(self) -> bool:
-        """Fires when the client half-closes: pass the EOF on, keep the reply direction open."""
+        """Fires when the client half-closes: pass the EOF on, keep the reply direction open.
+
+        A TLS transport cannot stay half open (asyncio warns on every True from it).
+        """
         self.eof_down = True
         if self.up is not None:
             self._forward_eof(self.up)
-        return True
+        return self.transport.can_write_eof()
 
     def _forward_eof(self, up: asyncio.Transport) -> None:
         if self.eof_up or not up.can_write_eof():

@@ -178,7 +178,8 @@ class Pen:
     """Our pen (or the C one) as a foreground subprocess, stopped by its pid."""
 
     def __init__(self, tmp: Path, args: list[str], command: list[str] | None = None,
-                 foreground: bool = True) -> None:
+                 foreground: bool = True, preexec_fn=None) -> None:
+        self.preexec_fn = preexec_fn
         self.pidfile = tmp / f"pen{id(self)}.pid"
         self.command = (command or PEN) + (["-f"] if foreground else []) + [
             "-p", str(self.pidfile), *args]
@@ -187,7 +188,7 @@ class Pen:
 
     def start(self, wait: float = 10.0) -> Pen:
         self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.pidfile.exists() and self.pidfile.read_text().strip():
@@ -238,7 +239,31 @@ def _alive(pid: int) -> bool:
         return False
 
 
-class UdpResponder:
+class SocketThread:
+    """A bound socket served by a daemon thread (``_serve``) until ``stop``."""
+
+    sock: socket.socket
+    port: int
+
+    def _begin(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(5)
+        self.sock.close()
+
+    @property
+    def spec(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+class UdpResponder(SocketThread):
     """A UDP server on its own thread answering ``<name>:<datagram>``."""
 
     def __init__(self, name: str, host: str = "127.0.0.1") -> None:
@@ -249,9 +274,7 @@ class UdpResponder:
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.peers: list[tuple[str, int]] = []
-        self._running = True
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._begin()
 
     def _serve(self) -> None:
         while self._running:
@@ -263,15 +286,6 @@ class UdpResponder:
                 return
             self.peers.append(peer)
             self.sock.sendto(self.name + b":" + data, peer)
-
-    def stop(self) -> None:
-        self._running = False
-        self._thread.join(5)
-        self.sock.close()
-
-    @property
-    def spec(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
 
 def udp_ask(port: int, data: bytes = b"q", source: str = "127.0.0.1", timeout: float = 1.0,

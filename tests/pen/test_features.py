@@ -50,10 +50,12 @@ def test_tls_termination(tmp_path, certificate, backends, pen):
     (a,) = backends("100")
     port = free_port()
     log = tmp_path / "pen.log"
-    pen(["-E", cert, "-K", key, "-H", "-l", log, port, a.spec])
+    proc = pen(["-E", cert, "-K", key, "-H", "-l", log, port, a.spec])
     assert https_get(port, "/secure") == b"100"
     assert b"X-Forwarded-Proto: https" in a.heads[-1]
     assert log.read_bytes().endswith(b" GET /secure HTTP/1.0\n")
+    proc.signal(15)
+    assert b"eof_received" not in proc.proc.stderr.read()  # no warning per TLS connection
 
 
 def test_ipv6_to_ipv4(backends, pen):

@@ -39,6 +39,9 @@ class FakeTransport:
     def close(self):
         self.closed = True
 
+    def is_closing(self):
+        return self.closed
+
 
 def make_pair():
     client = ClientSide.__new__(ClientSide)
@@ -112,7 +115,7 @@ async def waits_for(future, value):
     return value
 
 
-def test_connect_driver_success_failure_and_cancel(run):
+def test_connect_driver_reports_failure_and_cancel(run):
     async def scenario():
         loop = asyncio.get_running_loop()
         results = []
@@ -134,7 +137,40 @@ def test_connect_driver_success_failure_and_cancel(run):
         return results
 
     results = run(scenario())
-    assert len(results) == 3
+    # success is the protocol's connection_made: only failures and cancels are reported
+    assert len(results) == 2
     assert isinstance(results[0], asyncio.CancelledError)
-    assert results[1] is None
-    assert isinstance(results[2], ConnectionRefusedError)
+    assert isinstance(results[1], ConnectionRefusedError)
+
+
+class FakeLog:
+    active = True
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, client, epoch, server, head):
+        self.lines.append(head.split(b"\r\n")[0])
+
+
+def test_chunks_held_while_connecting_stop_at_a_refused_head():
+    from types import SimpleNamespace
+
+    counts = []
+    proxy = SimpleNamespace(proxy_protocol=0, log=FakeLog(), scheme="http", http=True,
+                            core=SimpleNamespace(settings=SimpleNamespace(http=True)),
+                            count=counts.append)
+    client = ClientSide(proxy)  # type: ignore[arg-type]
+    client.transport = FakeTransport()
+    client.address = "127.0.0.2"
+    client.upstream = ServerSide(client)
+    client.data_received(b"GET /ok HTTP/1.1\r\n\r\n")
+    client.data_received(b"POST /bad HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+    client.data_received(b"GET /forged HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
+    up = FakeTransport()
+    client.up = up
+    client._start(up)
+    assert up.written.startswith(b"GET /ok HTTP/1.1\r\nX-Forwarded-For: 127.0.0.2\r\n")
+    assert b"/bad" not in up.written and b"6.6.6.6" not in up.written and up.closed
+    assert client.transport.written.startswith(b"HTTP/1.1 400 ") and client.transport.closed
+    assert proxy.log.lines == [b"GET /ok HTTP/1.1"] and counts == ["bad_content_length"]
