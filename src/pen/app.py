@@ -13,14 +13,17 @@ import ssl
 import time
 from collections.abc import Callable
 
-from .commands import run_lines
+from . import upstream
+from .commands import run_file
 from .config import ListenSpec, Settings, TlsSettings
-from .control import ControlProtocol
+from .conntable import CONNECTED, CONNECTING, EOF_DOWN, EOF_UP, ConnectionInfo, ConnectionTable
+from .control import ControlPort
 from .dump import DUMP_LEVEL, DumpingClientSide
-from .errors import StartupError
+from .errors import PenError, StartupError
+from .idlers import Idlers
 from .logsink import PenLog
 from .state import PenState
-from .stats import render_status
+from .statuspage import ConnectionRow, render_status
 from .tcp import ClientSide
 
 logger = logging.getLogger("pen.error")
@@ -82,7 +85,8 @@ class ProxyState:
         self.loop = loop
         settings = core.settings
         self.log = PenLog(None)
-        self.conns: set[ClientSide] = set()
+        self.conns: ConnectionTable[ClientSide] = ConnectionTable()
+        self.idlers = Idlers(self)
         self.proxy_protocol = settings.proxy_protocol
         self.scheme = "https" if settings.tls is not None else "http"
         self.listen_sock: socket.socket | None = None
@@ -181,23 +185,32 @@ class ProxyState:
         self.sweeper = self.loop.call_later(SWEEP, self._sweep_connects)
 
     # -- hooks for the command interpreter -------------------------------------------------
-    def reopen_log(self) -> None:
-        """Point the log at settings.log and reopen it."""
-        self.log.target = self.core.settings.log
-        self.log.reopen()
+    def reopen_log(self, target: str | None) -> None:
+        """Switch pen.log to ``target``: the new one is opened before the old one is closed,
+        so a target that cannot be opened leaves the old log open and logging."""
+        if target is None:
+            self.log.target = None
+            self.log.reopen()
+            return
+        new = PenLog(target)
+        self.log.close()
+        self.log = new
 
     def request_exit(self) -> None:
         """Stop as on SIGTERM."""
         self.stop_event.set()
 
     def status_page(self) -> str | None:
-        """Write the -w file and return its HTML."""
+        """Write the -w file (via a temporary file, so readers never see half a page) and
+        return its HTML."""
         path = self.core.settings.web_stats
         if not path:
             return None
-        page = render_status(self.core, len(self.conns), time.time())
-        with open(path, "w", encoding="utf-8") as out:
+        page = render_status(self.core, self.connection_rows(), time.time())
+        temporary = f"{path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as out:
             out.write(page)
+        os.replace(temporary, path)
         return page
 
     def pid(self) -> int:
@@ -209,13 +222,79 @@ class ProxyState:
         level = logging.DEBUG if self.core.settings.debug else logging.WARNING
         logging.getLogger("pen").setLevel(level)
 
+    def connection(self, number: int) -> ConnectionInfo | None:
+        """``connection N``: pen's fields for an open connection."""
+        conn = self.conns.get(number)
+        if conn is None:
+            return None
+        state = CONNECTED if conn.up is not None else CONNECTING
+        state |= (EOF_UP if conn.eof_up else 0) | (EOF_DOWN if conn.eof_down else 0)
+        pend = conn.held + conn.transport.get_write_buffer_size()
+        if conn.up is not None:
+            pend += conn.up.get_write_buffer_size()
+        addresses = [c.address for c in self.core.clients]
+        client = addresses.index(conn.address) if conn.address in addresses else -1
+        return ConnectionInfo(state, _fileno(conn.transport), _fileno(conn.up), client,
+                              conn.index, pend)
+
+    def close_connection(self, number: int) -> None:
+        """``close N``: abort both sides of connection N."""
+        conn = self.conns.get(number)
+        if conn is not None:
+            if conn.up is not None:
+                conn.up.abort()
+            conn.transport.abort()
+
+    def socket_owner(self, fd: int) -> int:
+        """``socket FD``: the connection using descriptor FD."""
+        for number, conn in self.conns.items():
+            if fd in (_fileno(conn.transport), _fileno(conn.up)):
+                return number
+        return -1
+
+    def connection_rows(self) -> list[ConnectionRow]:
+        """The open connections for the status page."""
+        rows = []
+        for number, conn in self.conns.items():
+            info = self.connection(number)
+            state = "connecting" if info is None or info.state & CONNECTED == 0 else "open"
+            received = conn.upstream.received if conn.upstream is not None else 0
+            rows.append(ConnectionRow(number, conn.address, conn.index, state, conn.sent,
+                                      received))
+        return rows
+
+    def idlers_changed(self) -> int:
+        """``idlers N``: open or close idle upstream connections."""
+        return self.idlers.adjust()
+
+    def source_error(self, address: str) -> str | None:
+        """``source IP``: can upstream sockets bind there?"""
+        return upstream.source_error(address)
+
+    def transparent_error(self) -> str | None:
+        """``transparent``: can this process set IP_TRANSPARENT?"""
+        return upstream.transparent_error()
+
+    @property
+    def fastclose_up(self) -> bool:
+        """tcp_fastclose up|both: the server's EOF closes the whole connection."""
+        return self.core.settings.tcp_fastclose in ("up", "both")
+
+    @property
+    def fastclose_down(self) -> bool:
+        """tcp_fastclose down|both: the client's EOF closes the whole connection."""
+        return self.core.settings.tcp_fastclose in ("down", "both")
+
     # -- signals -----------------------------------------------------------------------------
     def hangup(self) -> None:
         """SIGHUP: reopen the log file (rotation) and re-run the -F file."""
-        try:
-            self.log.reopen()
-        except OSError as exc:
-            logger.error("cannot reopen log %s: %s", self.log.target, exc)
+        target = self.core.settings.log
+        if target and not PenLog.is_netlog(target):
+            try:
+                self.reopen_log(target)
+            except OSError as exc:
+                logger.error("cannot reopen log %s (still logging to the old file): %s",
+                             target, exc.strerror or exc)
         self.reread_config()
 
     def reread_config(self) -> None:
@@ -224,10 +303,9 @@ class ProxyState:
         if not path:
             return
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as lines:
-                for reply in run_lines(self.core, lines, time.time()):
-                    logger.debug("%s", reply.rstrip("\n"))
-        except OSError as exc:
+            for reply in run_file(self.core, path, time.time()):
+                logger.debug("%s", reply.rstrip("\n"))
+        except (OSError, PenError) as exc:
             logger.error("cannot read %s: %s", path, exc)
 
     def user_stats(self) -> None:
@@ -242,6 +320,7 @@ class ProxyState:
         """Stop accepting, let connections finish within the grace period, then cut them."""
         self.stopping = True
         self.sweeper.cancel()
+        self.idlers.close()
         if self.server is not None:
             self.server.close()
             self.server = None
@@ -256,6 +335,11 @@ class ProxyState:
                 conn.up.abort()
         await asyncio.sleep(0)
         self.log.close()
+
+
+def _fileno(transport: asyncio.BaseTransport | None) -> int:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return sock.fileno() if sock is not None else -1
 
 
 def drop_privileges(settings: Settings) -> None:
@@ -318,7 +402,11 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
         from .config import parse_listen
 
         control_sock = open_listener(parse_listen(settings.control), 50)
-        control_server = await loop.create_server(lambda: ControlProtocol(proxy), sock=control_sock)
+        control = ControlPort(proxy)
+        if control_sock.family == socket.AF_UNIX:
+            control_server = await loop.create_unix_server(control.protocol, sock=control_sock)
+        else:
+            control_server = await loop.create_server(control.protocol, sock=control_sock)
     proxy.listen_sock = open_listener(settings.listen, settings.backlog, settings.udp)
     udp: UdpListener | None = None
     if settings.udp:
@@ -327,9 +415,10 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
         await proxy.serve()
     drop_privileges(settings)
     try:
-        proxy.reopen_log()
+        proxy.reopen_log(settings.log)
     except OSError as exc:
         raise StartupError(f"cannot open log {settings.log}: {exc}") from None
+    proxy.idlers.adjust()
     if settings.pidfile:
         write_pidfile(settings.pidfile)
     for signum, action in (

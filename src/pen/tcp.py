@@ -31,6 +31,7 @@ from .httpscan import RequestScanner
 from .policy import try_server
 from .proxyproto import proxy_header
 from .servers import Server
+from .upstream import open_upstream
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -148,7 +149,7 @@ class ClientSide(asyncio.Protocol):
         if server.family == socket.AF_UNIX:
             coro = loop.create_unix_connection(self._factory, server.address)
         else:
-            coro = loop.create_connection(self._factory, server.address, server.port)
+            coro = open_upstream(loop, self._factory, server, proxy.core.settings, self.address)
         proxy.connect_started(self)
         self.connecting = connect = Connect(coro, self._connect_done)
         connect.start()
@@ -239,7 +240,7 @@ class ClientSide(asyncio.Protocol):
         return True
 
     def _forward_eof(self, up: asyncio.Transport) -> None:
-        if self.eof_up or not up.can_write_eof():
+        if self.eof_up or not up.can_write_eof() or self.proxy.fastclose_down:
             up.close()
             self.transport.close()
         else:
@@ -249,7 +250,7 @@ class ClientSide(asyncio.Protocol):
         """The backend half-closed: pass it to the client, close when both sides are done."""
         self.eof_up = True
         transport = self.transport
-        if self.eof_down or not transport.can_write_eof():
+        if self.eof_down or not transport.can_write_eof() or self.proxy.fastclose_up:
             transport.close()
             if self.up is not None:
                 self.up.close()

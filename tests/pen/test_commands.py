@@ -5,17 +5,19 @@ import pytest
 from pen.commands import execute, run_lines, split_line
 from pen.config import Settings
 from pen.servers import Server, ServerTable
-from pen.state import PenState
+from pen.state import NullHooks, PenState
 
 NOW = 1_000_000.0
 
 
-class Hooks:
+class Hooks(NullHooks):
     def __init__(self):
         self.reopened = 0
         self.exited = False
 
-    def reopen_log(self):
+    def reopen_log(self, target):
+        if target is not None and target.startswith("/nonexistent/"):
+            raise FileNotFoundError(2, "No such file or directory")
         self.reopened += 1
 
     def request_exit(self):
