@@ -1,10 +1,11 @@
-# make demo: set up .venv and merge the built-in sample farm logs end to end.
+# make demo: set up .venv and run the nightly job on loopback: pen, 3 web servers, clients,
+#   rotation, mergelogs, splitwr (demo/; outputs in build/demo/).
 # make test: set up .venv and run lint, types and the whole test suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean man
 
 venv: $(STAMP)
 
@@ -15,14 +16,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) bench/genlogs.py --check-samples sample_logs
-	$(VENV)/bin/mergelogs -p sample_logs/pen.log --summary -v \
-	    10.0.0.1:sample_logs/access_log.host1 10.0.0.2:sample_logs/access_log.host2.gz \
-	    -o sample_logs/access_log.merged
-	@echo "merged log: sample_logs/access_log.merged ($$(wc -l < sample_logs/access_log.merged) lines)"
+	$(PY) -m demo --out build/demo
+
+# man pages of every console script, from each command's own --help text (the wheel ships them)
+man: $(STAMP)
+	$(PY) tools/manpages.py build/man/man1
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench demo tools
 	$(VENV)/bin/mypy
 
 test: lint

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import gzip
 import heapq
 import itertools
@@ -42,10 +41,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
-from zoneinfo import ZoneInfo
 
 from mergelogs import accesslog
-from mergelogs.accesslog import format_stamp
+from mergelogs.accesslog import parse_zone, zone_stamp
 from pen.penlog import format_line
 
 DST_END_2026 = 1793512800
@@ -270,23 +268,10 @@ def huge_uri(rng: random.Random) -> str:
 # --- the farm ---------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=64)
-def _zone(spec: str) -> ZoneInfo | int:
-    """A zoneinfo zone, or a fixed offset in seconds for ``+hhmm``/``-hhmm``."""
-    if spec[:1] in "+-" and spec[1:].isdigit() and len(spec) == 5:
-        seconds = int(spec[1:3]) * 3600 + int(spec[3:]) * 60
-        return -seconds if spec[0] == "-" else seconds
-    return ZoneInfo(spec)
-
-
 @lru_cache(maxsize=8192)
 def apache_stamp(epoch: int, zone: str) -> bytes:
     """The ``%t`` text of ``epoch`` as a server in ``zone`` writes it."""
-    tz = _zone(zone)
-    if isinstance(tz, int):
-        return format_stamp(epoch, tz)
-    offset = dt.datetime.fromtimestamp(epoch, tz).utcoffset()
-    return format_stamp(epoch, int(offset.total_seconds()) if offset else 0)
+    return zone_stamp(epoch, parse_zone(zone))
 
 
 @dataclass(frozen=True, slots=True)

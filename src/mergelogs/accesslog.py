@@ -16,8 +16,10 @@ field is, and the request ``%r``. They are found at byte level, never by decodin
 
 Everything else in a line is opaque bytes that a tool copies unchanged. The formats read
 are Apache's common and combined (``%b``), Debian's variants (``%O``) and vhost_combined
-(``%v:%p`` first), lighttpd's default and nginx's predefined combined; :func:`apache_escape`
-and :func:`nginx_escape` are the servers' escaping, for whatever writes such lines.
+(``%v:%p`` first), lighttpd's default and nginx's predefined combined; :func:`line_format`
+tells them apart by shape, :func:`apache_escape` and :func:`nginx_escape` are the servers'
+escaping, and :class:`StampWriter` writes ``%t`` in a chosen zone, for whatever writes such
+lines.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 STAMP_LEN = 26
 MONTHS = {
@@ -38,6 +41,10 @@ MONTHS = {
 _MONTH_NAMES = {i: m for m, i in MONTHS.items()}
 _STAMP = re.compile(rb"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_USABLE = range((dt.date(1, 1, 2).toordinal() - _EPOCH_ORDINAL) * 86400,
+                (dt.date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86400)
+"""Instants a stamp may name: a day inside the years 1-9999, so that each can be written in
+any zone (offsets stay within a day)."""
 _ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
 _C_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"v": b"\v"}
 _CACHE_MAX = 65536
@@ -82,7 +89,8 @@ def stamp_epoch(stamp: bytes) -> int | None:
     """Epoch seconds of a 26-byte ``%t`` stamp, or None if it is not a real instant.
 
     Locale-proof (English month table) and strict: an impossible date such as 31/Feb,
-    a lowercase month or an hour of 24 is None rather than a silently normalised time.
+    a lowercase month or an hour of 24 is None rather than a silently normalised time, and so
+    is an instant on the first or last day of the years 1-9999 (no zone could write it).
     """
     match = _STAMP.fullmatch(stamp)
     if match is None:
@@ -97,7 +105,8 @@ def stamp_epoch(stamp: bytes) -> int | None:
     except ValueError:
         return None
     offset = (int(oh) * 3600 + int(om) * 60) * (-1 if sign == b"-" else 1)
-    return days * 86400 + hour * 3600 + minute * 60 + second - offset
+    epoch = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    return epoch if epoch in _USABLE else None
 
 
 def format_stamp(epoch: int, offset_seconds: int = 0) -> bytes:
@@ -116,6 +125,66 @@ def format_stamp(epoch: int, offset_seconds: int = 0) -> bytes:
         hours,
         minutes,
     )
+
+
+Zone = ZoneInfo | int
+"""Where times are written: an IANA zone (its offset changes with DST) or a fixed offset in
+seconds."""
+_FIXED_ZONE = re.compile(r"([+-])([01]\d|2[0-3])([0-5]\d)")
+
+
+@lru_cache(maxsize=64)
+def parse_zone(spec: str) -> Zone:
+    """The zone of an IANA name (``Europe/Paris``) or a fixed ``+hhmm``/``-hhmm``.
+
+    :raises ValueError: ``spec`` is neither.
+    """
+    fixed = _FIXED_ZONE.fullmatch(spec)
+    if fixed is not None:
+        sign, hours, minutes = fixed.groups()
+        seconds = int(hours) * 3600 + int(minutes) * 60
+        return -seconds if sign == "-" else seconds
+    try:
+        return ZoneInfo(spec)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{spec!r} is neither an IANA time zone nor +hhmm/-hhmm") from None
+
+
+def zone_offset(epoch: int, zone: Zone) -> int:
+    """The UTC offset in seconds that ``zone`` has at the instant ``epoch``."""
+    if isinstance(zone, int):
+        return zone
+    offset = dt.datetime.fromtimestamp(epoch, zone).utcoffset()
+    # whole minutes, as %t writes them (the local mean times before ~1900 have seconds)
+    return int(offset.total_seconds()) // 60 * 60 if offset else 0
+
+
+def zone_stamp(epoch: int, zone: Zone) -> bytes:
+    """The ``%t`` text (without brackets) of ``epoch`` as a server in ``zone`` writes it."""
+    return format_stamp(epoch, zone_offset(epoch, zone))
+
+
+class StampWriter:
+    """Writes instants as ``%t`` text in one zone, each second converted once.
+
+    :param origin: the epoch the instants count from (as in :class:`AccessParser`).
+    """
+
+    __slots__ = ("_zone", "_origin", "_stamps")
+
+    def __init__(self, zone: Zone, origin: int = 0) -> None:
+        self._zone = zone
+        self._origin = origin
+        self._stamps: dict[int, bytes] = {}
+
+    def stamp(self, epoch: int) -> bytes:
+        """The 26-byte text of ``epoch`` (counted from the origin)."""
+        text = self._stamps.get(epoch)
+        if text is None:
+            if len(self._stamps) >= _CACHE_MAX:
+                self._stamps.clear()
+            text = self._stamps[epoch] = zone_stamp(epoch + self._origin, self._zone)
+        return text
 
 
 def stamp_offset(stamp: bytes) -> int:
@@ -144,6 +213,19 @@ def with_client(line: bytes, client: bytes) -> bytes:
         return client + line[end:]
     start, end = client_span(line)
     return line[:start] + client + line[end:]
+
+
+def with_stamp(line: bytes, start: int, stamp: bytes, client: bytes | None = None) -> bytes:
+    """``line`` with the ``%t`` text at ``start`` replaced by ``stamp`` and, when given, its
+    client field by ``client``: one copy of the line, every other byte kept."""
+    if client is None:
+        return b"".join((line[:start], stamp, line[start + STAMP_LEN :]))  # join: one copy
+    head, end = 0, line.find(b" ")
+    if end <= 0 or line.find(b":", 0, end) >= 0:  # not the common first field of IPv4
+        head, end = client_span(line)
+    if end > start:  # no real line: a client field running into the stamp changes alone
+        return line[:head] + client + line[end:]
+    return b"".join((line[:head], client, line[end:start], stamp, line[start + STAMP_LEN :]))
 
 
 def client_span(line: bytes) -> tuple[int, int]:
@@ -187,6 +269,31 @@ def request_field(line: bytes, after: int) -> bytes | None:
     if close < 0:
         return None
     return line[open_quote + 1 : close]
+
+
+_QUOTED = rb'"(?:[^"\\]|\\.)*"'
+_AFTER_REQUEST = re.compile(rb" \S+ \S+( " + _QUOTED + rb" " + _QUOTED + rb")?(.*)", re.DOTALL)
+"""What follows ``%r``: status and size, then referer and agent in combined, then anything."""
+
+
+def line_format(raw: bytes) -> str | None:
+    """The format a line is written in, by its shape: ``common`` or ``combined``, with a
+    ``vhost_`` prefix when it starts with ``%v:%p``, or ``custom`` when more fields follow;
+    None for a line without stamp, request, status and size. nginx's and Debian's ``%O``
+    variants look like ``combined``, and analysers read them as such."""
+    open_bracket = raw.find(b" [")
+    stamp_end = open_bracket + 2 + STAMP_LEN
+    if open_bracket < 0 or raw[stamp_end : stamp_end + 1] != b"]":
+        return None
+    request = request_field(raw, stamp_end)
+    if request is None:
+        return None
+    after = raw.find(b'"', stamp_end) + len(request) + 2
+    tail = _AFTER_REQUEST.fullmatch(raw, after, len(raw.rstrip(b"\r\n")))
+    if tail is None:
+        return None
+    name = "custom" if tail.group(2) else "combined" if tail.group(1) else "common"
+    return "vhost_" + name if client_span(raw)[0] > 0 else name
 
 
 _APACHE_TABLE = [b"\\x%02x" % b if b < 0x20 or b >= 0x7F else bytes([b]) for b in range(256)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import ipaddress
 import logging
@@ -17,10 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mergelogs.accesslog import line_format, parse_zone
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
 from mergelogs.streams import atomic_output, open_all, read_lines
+from mergelogs.zones import ZoneChoice, choose_zone, first_stamped, line_stamp
 
 log = logging.getLogger("mergelogs")
 
@@ -71,6 +74,21 @@ class BackendSpec(click.ParamType):
         return str(infos[0][4][0])
 
 
+class ZoneSpec(click.ParamType):
+    """An IANA time zone name or a fixed ``+hhmm``/``-hhmm``."""
+
+    name = "ZONE"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        try:
+            parse_zone(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
 class _Reporter:
     """Progress bar (when wanted) fed by the merge's line counts and the bytes read so far."""
 
@@ -96,7 +114,7 @@ class _Reporter:
             self.progress.update(self._task, completed=self.position(), lines=self._lines)
 
 
-def _summary_table(backends: list[Backend], result: Result) -> Table:
+def _summary_table(backends: list[Backend], result: Result, zone: ZoneChoice) -> Table:
     table = Table(title="mergelogs summary")
     for column in ("backend", "log", "lines", "matched", "unmatched", "unparsable",
                    "out of order", "clock offset"):
@@ -106,7 +124,7 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
                       f"{stats.unmatched:,}", f"{stats.unparsable:,}",
                       f"{stats.out_of_order:,}", f"{stats.offset:+.1f} s")
     table.caption = (f"pen.log: {result.pen_entries:,} entries, {result.pen_unused:,} unused, "
-                     f"{result.pen_unusable:,} without a client address")
+                     f"{result.pen_unusable:,} without a client address\n{zone.describe()}")
     return table
 
 
@@ -121,7 +139,12 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
 @click.option("-o", "output", metavar="FILE", help="Write here (atomically) instead of stdout.")
 @click.option("-r", "rejects", metavar="FILE",
               help="Write every line that kept its original client, with the reason.")
-@click.option("--utc", is_flag=True, help="Rewrite every time to +0000.")
+@click.option("--tz", "tz", type=ZoneSpec(),
+              help="Write every time in this zone (IANA name or +hhmm). Default: as logged "
+                   "when the inputs share one zone, else the first backend's zone.")
+@click.option("--utc", is_flag=True, help="Write every time in +0000 (--tz +0000).")
+@click.option("--keep-zones", is_flag=True,
+              help="Keep each line's own time text even when the inputs' zones differ.")
 @click.option("--summary", is_flag=True, help="Print per-backend figures on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="Progress and summary even off a terminal.")
 @click.option("--reorder", type=click.IntRange(0), default=60, show_default=True,
@@ -133,6 +156,7 @@ def _summary_table(backends: list[Backend], result: Result) -> Table:
 @click.option("--jobs", type=click.IntRange(0), default=0,
               help="Worker processes (0: two, or one on a single CPU; at most one per backend).")
 @click.argument("backends", nargs=-1, type=BackendSpec())
+@click.version_option(package_name="pen-suite")
 def main(
     penlog: str | None,
     jitter: int,
@@ -141,7 +165,9 @@ def main(
     debug: int,
     output: str | None,
     rejects: str | None,
+    tz: str | None,
     utc: bool,
+    keep_zones: bool,
     summary: bool,
     verbose: bool,
     reorder: int,
@@ -161,22 +187,25 @@ def main(
         raise click.UsageError("no SERVER:LOGFILE given")
     if [penlog, *(b.name for b in backends)].count("-") > 1:
         raise click.UsageError("only one input can be stdin ('-')")
+    if sum((tz is not None, utc, keep_zones)) > 1:
+        raise click.UsageError("--tz, --utc and --keep-zones exclude each other")
     _debug_to_stderr(debug)
     console = Console(stderr=True)
     if not console.is_terminal:
         console.width = 160
-    settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew, utc=utc)
+    settings = Settings(jitter=jitter, shift=shift, window=reorder, radius=max_skew,
+                        zone="+0000" if utc else tz)
     jobs = jobs or min(DEFAULT_JOBS, len(os.sched_getaffinity(0)))
     try:
         with _no_cycle_collection():
-            result = _run(penlog, list(backends), settings, jobs, output, rejects, console,
-                          verbose or console.is_terminal)
+            result, zone = _run(penlog, list(backends), settings, keep_zones, jobs, output,
+                                rejects, console, verbose or console.is_terminal)
     except InputError as exc:
         raise FatalError(str(exc)) from exc
     except OSError as exc:
         raise FatalError(f"{exc.filename or 'output'}: {exc.strerror or exc}") from exc
     if summary or verbose:
-        console.print(_summary_table(list(backends), result))
+        console.print(_summary_table(list(backends), result, zone))
     if max_unmatched is not None and result.lines:
         share = 100.0 * result.unmatched / result.lines
         if share > max_unmatched:
@@ -213,14 +242,21 @@ def _run(
     penlog: str,
     backends: list[Backend],
     settings: Settings,
+    keep_zones: bool,
     jobs: int,
     output: str | None,
     rejects: str | None,
     console: Console,
     show_progress: bool,
-) -> Result:
+) -> tuple[Result, ZoneChoice]:
     with contextlib.ExitStack() as stack:
         pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
+        firsts, logs = zip(*(first_stamped(read_lines(i)) for i in inputs), strict=True)
+        _warn_mixed_formats(backends, firsts)
+        zone = choose_zone([None if line is None else line_stamp(line) for line in firsts],
+                           settings.zone, keep_zones)
+        settings = dataclasses.replace(settings, zone=zone.zone)
+        log.info("%s", zone.describe())
         sizes = [i.size for i in inputs]
         groups = plan(sizes, jobs)
         if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once
@@ -239,11 +275,12 @@ def _run(
             except OSError as exc:
                 log.info("cannot start worker processes (%s): merging in one", exc)
         if isinstance(merge, ParallelMerge):
+            logs = ()  # the workers read the logs themselves: drop what the peek holds
             positions = merge.positions
             reporter.position = lambda: sum(positions)
             blocks = ((block,) for block in merge)
         else:
-            merge = Merger(backends, [read_lines(i) for i in inputs], read_lines(pen_input),
+            merge = Merger(backends, list(logs), read_lines(pen_input),
                            settings, reject, reporter.lines)
             reporter.position = lambda: sum(i.position() for i in inputs)
             blocks = merge.batches()
@@ -251,8 +288,22 @@ def _run(
             write = out.writelines
             for batch in blocks:
                 write(batch)
-        return merge.result()
+        return merge.result(), zone
     raise AssertionError("unreachable")
+
+
+def _warn_mixed_formats(backends: list[Backend], firsts: Iterable[bytes | None]) -> None:
+    """Say once when the inputs' first lines are in different formats: an analyser reads one
+    format and rejects (or miscounts) the lines of the others."""
+    formats = []
+    for backend, line in zip(backends, firsts, strict=True):
+        shape = None if line is None else line_format(line)
+        if shape is not None:
+            formats.append((backend.name, shape))
+    if len({shape for _, shape in formats}) > 1:
+        listed = ", ".join(f"{name}: {shape}" for name, shape in formats)
+        click.echo(f"mergelogs: warning: the inputs mix log formats ({listed}); an analyser "
+                   "reads one format", err=True)
 
 
 def _reject_writer(backends: list[Backend], out: BinaryIO | None) -> Callable[[Reject], None]:

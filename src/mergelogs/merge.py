@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mergelogs.accesslog import STAMP_LEN, format_stamp, unescape, with_client
+from mergelogs.accesslog import StampWriter, parse_zone, unescape, with_client, with_stamp
 from mergelogs.clock import COUNT_SPAN, ClockOffset
 from mergelogs.order import Orderer, Placed
 from mergelogs.penwindow import Key, PenWindow, normalize_address
@@ -58,7 +58,8 @@ class Settings:
     shift: int = 0
     window: int = 60
     radius: int = 60
-    utc: bool = False
+    zone: str | None = None
+    """The zone every time is written in (see zones.py); None keeps each line's text."""
 
 
 @dataclass(slots=True)
@@ -134,7 +135,8 @@ class Merger:
         self._reject = reject
         self._matched = [0] * len(backends)
         self._unmatched = [0] * len(backends)
-        self._utc_stamps: dict[int, bytes] = {}
+        self._stamps = None if settings.zone is None else StampWriter(parse_zone(settings.zone),
+                                                                      ORIGIN)
         self._seen = [0] * len(backends)
         """Lines with a request per backend, for VOTE_EVERY."""
         self._voted: list[int | None] = [None] * len(backends)
@@ -262,7 +264,7 @@ class Merger:
         window.evict(second - self._settings.jitter - 2 * self._settings.radius)
         take = window.take
         matched = self._matched
-        utc = self._settings.utc
+        stamp = None if self._stamps is None else self._stamps.stamp
         out = []
         for placed, key in zip(lines, keys, strict=True):
             source, _, raw, epoch, start, _ = placed
@@ -272,13 +274,16 @@ class Merger:
             if client is None:
                 self._rejected(placed, "unparsable" if epoch is None
                                else "no request" if key is None else "no pen.log entry")
-                line = raw
+                if stamp is None or epoch is None:
+                    out.append(raw)
+                else:
+                    out.append(with_stamp(raw, start, stamp(epoch)))
             else:
                 matched[source] += 1
-                line = with_client(raw, client)
-            if utc and epoch is not None:
-                line = self._to_utc(line, epoch, start + len(line) - len(raw))
-            out.append(line)
+                if stamp is None:
+                    out.append(with_client(raw, client))
+                else:  # client and %t's text in one copy of the line
+                    out.append(with_stamp(raw, start, stamp(epoch), client))  # type: ignore[arg-type]
         return out
 
     def _rejected(self, placed: Placed, reason: str) -> None:
@@ -287,12 +292,3 @@ class Merger:
             self._unmatched[source] += 1
         if self._reject is not None:
             self._reject(Reject(source, lineno, reason, raw))
-
-    def _to_utc(self, line: bytes, epoch: int, start: int) -> bytes:
-        """``line`` with the stamp at ``start`` rewritten as UTC."""
-        stamp = self._utc_stamps.get(epoch)
-        if stamp is None:
-            if len(self._utc_stamps) > 4096:
-                self._utc_stamps.clear()
-            stamp = self._utc_stamps[epoch] = format_stamp(epoch + ORIGIN)
-        return line[:start] + stamp + line[start + STAMP_LEN :]

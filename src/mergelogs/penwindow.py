@@ -215,6 +215,13 @@ class PenWindow:
         self.stats.entries += entries
         self.stats.unusable += unusable
 
+    def add(self, lines: Iterable[bytes]) -> None:
+        """Load ``lines`` as they arrive (penlogd): their end is not the end of pen.log, so
+        later calls add more."""
+        self._lines = iter(lines)
+        self._loaded_to = -END
+        self.load(END - 1)
+
     def _kept(self, server: bytes) -> str:
         """The normalised name of a pen.log server field, "" if its entries are not kept."""
         name = normalize_address(server)

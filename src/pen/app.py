@@ -193,6 +193,7 @@ class ProxyState:
             self.log.reopen()
             return
         new = PenLog(target)
+        new.written, new.dropped = self.log.written, self.log.dropped  # counters go on
         self.log.close()
         self.log = new
 
@@ -381,6 +382,19 @@ def write_pidfile(path: str) -> None:
         raise StartupError(f"cannot write pid file {path}: {exc.strerror}") from None
 
 
+async def start_metrics(proxy: ProxyState, spec: str) -> asyncio.Server:
+    """Serve the --metrics page on ``spec`` (``[host:]port`` or a path).
+
+    :raises StartupError: the address cannot be bound.
+    """
+    from .config import parse_listen
+    from .metrics import MetricsListener, render
+
+    sock = open_listener(parse_listen(spec), 50)
+    listener = MetricsListener(lambda: render(proxy.core, proxy.log, time.time()), proxy.loop)
+    return await proxy.loop.create_server(listener.protocol, sock=sock)
+
+
 async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = None) -> None:
     """Run the balancer until TERM, INT or ``exit``; the caller has already daemonized.
 
@@ -407,6 +421,7 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
             control_server = await loop.create_unix_server(control.protocol, sock=control_sock)
         else:
             control_server = await loop.create_server(control.protocol, sock=control_sock)
+    metrics_server = await start_metrics(proxy, settings.metrics) if settings.metrics else None
     proxy.listen_sock = open_listener(settings.listen, settings.backlog, settings.udp)
     udp: UdpListener | None = None
     if settings.udp:
@@ -439,6 +454,8 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
     finally:
         if control_server is not None:
             control_server.close()
+        if metrics_server is not None:
+            metrics_server.close()
         if udp is not None:
             udp.close()
         await proxy.shutdown()

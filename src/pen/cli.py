@@ -15,7 +15,9 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 
+from . import completion
 from .commands import execute, run_file
 from .config import Settings, TlsSettings, parse_listen, parse_server
 from .errors import PenError, StartupError
@@ -23,7 +25,7 @@ from .loops import LOOPS, loop_factory
 from .state import PenState
 
 SHORT = "B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:"
-LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "help"]
+LONG = ["proxy-protocol=", "grace=", "loop=", "udp-idle=", "help", "metrics=", "version"]
 
 USAGE = """\
 usage:
@@ -33,6 +35,7 @@ usage:
    [-G cacertfile] [-A cacertdir] \\
    [-Z] [-R] [-L protocol] \\
    [--proxy-protocol v1|v2] [--grace sec] [--loop auto|asyncio|poll|uvloop] \\
+   [--metrics [host:]port] \\
    [host:]port h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] \\
       [h2[:p2[:maxc2[:hard2[:weight2[:prio2]]]]]] ...
 
@@ -73,6 +76,10 @@ usage:
   -L protocol ssl23 (default), ssl3 or tls1
   --proxy-protocol v1|v2  send a PROXY protocol header to the backends
   --grace sec   how long TERM waits for open connections [10]
+  --metrics [host:]port  serve Prometheus metrics at GET /metrics
+  --loop name   event loop: auto (uvloop if installed), asyncio, poll or uvloop [auto]
+  --udp-idle sec  close an idle UDP flow after this long [60]
+  --version     print the version and exit
 
 example:
   pen smtp mailhost1:smtp mailhost2:25 mailhost3
@@ -140,6 +147,9 @@ def _apply(s: Settings, inv: Invocation, opt: str, value: str) -> None:  # noqa:
         if value not in ("v1", "v2", "1", "2"):
             raise UsageError("--proxy-protocol takes v1 or v2")
         s.proxy_protocol = int(value[-1])
+    elif opt == "--metrics":
+        parse_listen(value)  # a bad spec is a usage error now, not a startup failure later
+        s.metrics = value
     elif opt == "--grace":
         s.grace = float(_int_arg(opt, value))
     elif opt == "--udp-idle":
@@ -269,6 +279,9 @@ def run(argv: list[str]) -> int:
     if not argv or argv == ["--help"]:
         sys.stdout.write(USAGE)
         return 0
+    if argv == ["--version"]:
+        sys.stdout.write(f"pen, version {metadata.version('pen-suite')}\n")
+        return 0
     try:
         inv = parse_args(argv)
     except UsageError as exc:
@@ -315,5 +328,12 @@ def start(inv: Invocation) -> int:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; ``_PEN_COMPLETE=bash_source pen`` prints the completion
+    script, as click commands do for their own variable."""
+    shell = os.environ.get("_PEN_COMPLETE")
+    if shell:
+        script = completion.source(shell, "pen", SHORT, LONG, {"--loop": LOOPS,
+                                                              "--proxy-protocol": ("v1", "v2")})
+        sys.stdout.write(script or f"pen: no completion for {shell} (bash_source, zsh_source)\n")
+        sys.exit(0 if script else 2)
     sys.exit(run(sys.argv[1:]))

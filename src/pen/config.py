@@ -188,6 +188,8 @@ class Settings:
     tls: TlsSettings | None = None
     proxy_protocol: int = 0
     udp_idle: float = 60.0
+    metrics: str | None = None
+    """--metrics: where the Prometheus text page is served, ``[host:]port``."""
     listen_text: str = ""
     """LISTEN as typed on the command line (the ``listen`` command and ``write`` show it)."""
     idlers: int = 0

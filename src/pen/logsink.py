@@ -14,10 +14,14 @@ from .penlog import format_line, format_netlog
 class PenLog:
     """The -l target; ``write`` is called once per logged request."""
 
-    __slots__ = ("target", "_fd", "_net", "_netaddr")
+    __slots__ = ("target", "_fd", "_net", "_netaddr", "written", "dropped")
 
     def __init__(self, target: str | None) -> None:
         self.target = target
+        self.written = 0
+        """Lines (and datagrams) handed to the kernel, for --metrics."""
+        self.dropped = 0
+        """Lines the kernel refused (a full disk, a full socket buffer): lost, but counted."""
         self._fd = -1
         self._net: socket.socket | None = None
         self._netaddr: tuple[str, int] | None = None
@@ -57,12 +61,17 @@ class PenLog:
     def write(self, client: str, epoch: int, server: str, data: bytes) -> None:
         """Log one request (the file line and/or the netlog datagram)."""
         if self._fd >= 0:
-            os.write(self._fd, format_line(client, epoch, server, data))
+            try:
+                os.write(self._fd, format_line(client, epoch, server, data))
+                self.written += 1
+            except OSError:
+                self.dropped += 1  # a full disk must not stop the proxy either
         if self._net is not None and self._netaddr is not None:
             try:
                 self._net.sendto(format_netlog(client, server, data), self._netaddr)
+                self.written += 1
             except OSError:
-                pass  # a full socket buffer or an ICMP error must not stop the proxy
+                self.dropped += 1  # a full socket buffer or an ICMP error must not stop the proxy
 
     def close(self) -> None:
         """Close the file and the netlog socket."""

@@ -85,19 +85,26 @@ def initial_server(
     now: float,
 ) -> int:
     """The first server to try for ``client`` connecting from ``port`` (rules in the module doc)."""
+    counts = table.selections
     if not acls.permits(settings.client_acl, client.address):
+        counts.denied += 1
         return ABUSE if table.abuse is not None else NO_SERVER
     n = len(table)
     if not settings.roundrobin and 0 <= client.server < n:
+        counts.sticky += 1
         return client.server
     if n == 0:
         return NO_SERVER
     if settings.prio:
+        counts.prio += 1
         return by_prio(table, now)
     if settings.weight:
+        counts.weight += 1
         return by_weight(table, now)
     if settings.hash:
+        counts.hash += 1
         return hash_key(client.address, port, settings.roundrobin) % n
+    counts.roundrobin += 1
     return round_robin(table, now)
 
 

@@ -33,6 +33,10 @@ class Server:
     prio: int = 0
     acl: int = -1
     conns: int = 0
+    total: int = 0
+    """Connections started (connects begun, failed ones included), for --metrics."""
+    failures: int = 0
+    """Connects refused or timed out."""
     sx: int = 0
     rx: int = 0
     status: float = -math.inf
@@ -47,6 +51,18 @@ class Server:
 
 
 @dataclass(slots=True)
+class Selections:
+    """How many initial choices each rule of policy.initial_server made (for --metrics)."""
+
+    denied: int = 0
+    sticky: int = 0
+    prio: int = 0
+    weight: int = 0
+    hash: int = 0
+    roundrobin: int = 0
+
+
+@dataclass(slots=True)
 class ServerTable:
     """The regular backends plus the emergency and abuse servers, and the round-robin cursor."""
 
@@ -55,6 +71,7 @@ class ServerTable:
     abuse: Server | None = None
     blacklist_time: float = 30.0
     cursor: int = 0
+    selections: Selections = field(default_factory=Selections)
 
     def __len__(self) -> int:
         return len(self.servers)
@@ -87,6 +104,7 @@ class ServerTable:
     def fail(self, server: Server, now: float) -> None:
         """Record a refused or timed-out connect: the server is blacklisted from ``now``."""
         server.status = now
+        server.failures += 1
 
     def succeed(self, server: Server) -> None:
         """A connect succeeded: forget the last failure."""

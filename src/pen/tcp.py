@@ -143,6 +143,7 @@ class ClientSide(asyncio.Protocol):
         record: ClientRecord = self.record
         record.server = index
         server.conns += 1
+        server.total += 1
         self.index, self.server = index, server
         self.upstream = self.upstream_class(self)
         loop = proxy.loop

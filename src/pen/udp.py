@@ -152,6 +152,7 @@ class UdpListener(asyncio.DatagramProtocol):
                 return None
         record.server = index
         server.conns += 1
+        server.total += 1
         flow = self.flows[addr] = Flow(self, addr, server)
         task = proxy.loop.create_task(
             proxy.loop.create_datagram_endpoint(

@@ -19,7 +19,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mergelogs.streams import Input, atomic_output, open_input, read_lines
-from webresolve import __version__
 from webresolve.app import resolve_all, run
 from webresolve.cache import Cache
 from webresolve.engine import Settings
@@ -210,7 +209,7 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Exit 1 when the DNS failed (timeout, SERVFAIL) for any address.",
         ),
-        click.version_option(__version__, "--version"),
+        click.version_option(package_name="pen-suite"),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)

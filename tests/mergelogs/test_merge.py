@@ -152,7 +152,7 @@ def test_nearest_entry_wins_and_ties_go_first_in():
 def test_utc_rewrites_times_only():
     log = [clf("10.0.0.100", BASE, b"GET /x HTTP/1.1", offset=-18000)]
     pens = [pen("192.0.2.1", BASE, "10.0.0.1", b"GET /x HTTP/1.1")]
-    out, _, _ = merge([log], pens, utc=True)
+    out, _, _ = merge([log], pens, zone="+0000")
     assert out == [clf("192.0.2.1", BASE, b"GET /x HTTP/1.1", offset=0)]
 
 
@@ -164,7 +164,7 @@ def test_times_far_from_the_merge_origin_merge_alike():
                 [clf("10.0.0.100", epoch, b"GET /a HTTP/1.1", offset=3600)]]
         pens = [pen("192.0.2.1", epoch, "10.0.0.2", b"GET /a HTTP/1.1"),
                 pen("192.0.2.2", epoch + 1, "10.0.0.1", b"GET /b HTTP/1.1")]
-        out, rejects, _ = merge(logs, pens, utc=True)
+        out, rejects, _ = merge(logs, pens, zone="+0000")
         assert out == [clf("192.0.2.1", epoch, b"GET /a HTTP/1.1"),
                        clf("192.0.2.2", epoch + 1, b"GET /b HTTP/1.1")]
         assert rejects == []

@@ -15,6 +15,8 @@ from mergelogs.parallel import ParallelMerge, plan
 
 FARM = genlogs.Farm(backends=5, formats=genlogs.FORMATS, rate=300.0, requests=6000, skew=3.0,
                     seed=11, idle_share=0.01, huge_share=0.003)
+SETTINGS = Settings(zone="+0000")
+"""What the command line chooses for FARM: its zones differ and its first backend is in UTC."""
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def serial(out, backends):
     rejects: list[Reject] = []
     logs = [open(b.name, "rb") for b in backends]  # noqa: SIM115
     with open(out / genlogs.PEN_FILE, "rb") as pen:
-        merger = Merger(backends, logs, pen, Settings(), rejects.append)
+        merger = Merger(backends, logs, pen, SETTINGS, rejects.append)
         lines = b"".join(line for batch in merger.batches() for line in batch)
     for log in logs:
         log.close()
@@ -51,7 +53,7 @@ def test_workers_give_the_one_process_merge(farm, jobs):
     lines, rejects, result = serial(out, backends)
     got: list[Reject] = []
     groups = plan([1] * len(backends), jobs)
-    merge = ParallelMerge(str(out / genlogs.PEN_FILE), backends, groups, Settings(), got.append)
+    merge = ParallelMerge(str(out / genlogs.PEN_FILE), backends, groups, SETTINGS, got.append)
     assert b"".join(merge) == lines
     assert got == rejects and rejects
     assert merge.result() == result
