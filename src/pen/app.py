@@ -202,16 +202,14 @@ class ProxyState:
         self.stop_event.set()
 
     def status_page(self) -> str | None:
-        """Write the -w file (via a temporary file, so readers never see half a page) and
-        return its HTML."""
+        """Write the -w file and return its HTML (in place, as pen: the -u user may own only
+        the file, not its directory)."""
         path = self.core.settings.web_stats
         if not path:
             return None
         page = render_status(self.core, self.connection_rows(), time.time())
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as out:
+        with open(path, "w", encoding="utf-8") as out:
             out.write(page)
-        os.replace(temporary, path)
         return page
 
     def pid(self) -> int:
@@ -228,8 +226,7 @@ class ProxyState:
         conn = self.conns.get(number)
         if conn is None:
             return None
-        state = CONNECTED if conn.up is not None else CONNECTING
-        state |= (EOF_UP if conn.eof_up else 0) | (EOF_DOWN if conn.eof_down else 0)
+        state = _state_bits(conn)
         pend = conn.held + conn.transport.get_write_buffer_size()
         if conn.up is not None:
             pend += conn.up.get_write_buffer_size()
@@ -257,8 +254,7 @@ class ProxyState:
         """The open connections for the status page."""
         rows = []
         for number, conn in self.conns.items():
-            info = self.connection(number)
-            state = "connecting" if info is None or info.state & CONNECTED == 0 else "open"
+            state = "open" if _state_bits(conn) & CONNECTED else "connecting"
             received = conn.upstream.received if conn.upstream is not None else 0
             rows.append(ConnectionRow(number, conn.address, conn.index, state, conn.sent,
                                       received))
@@ -336,6 +332,12 @@ class ProxyState:
                 conn.up.abort()
         await asyncio.sleep(0)
         self.log.close()
+
+
+def _state_bits(conn: ClientSide) -> int:
+    """pen's connection state bits (see conntable) for ``connection N``."""
+    state = CONNECTED if conn.up is not None else CONNECTING
+    return state | (EOF_UP if conn.eof_up else 0) | (EOF_DOWN if conn.eof_down else 0)
 
 
 def _fileno(transport: asyncio.BaseTransport | None) -> int:

@@ -9,6 +9,7 @@ setting. Unknown commands answer pen's "ignoring" message so scripts see the sam
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Callable, Iterable
 
@@ -20,6 +21,8 @@ from .savecfg import render_config
 from .state import PenState
 
 Handler = Callable[[PenState, list[str], float], str]
+
+logger = logging.getLogger("pen.error")
 
 FLAGS = {
     "ascii": "ascii",
@@ -256,12 +259,18 @@ def _control(state: PenState, args: list[str], now: float) -> str:
 
 
 def _include(state: PenState, args: list[str], now: float) -> str:
+    """``include FILE``: run FILE's commands. As in pen, their replies are not the answer
+    (pen prints them on its stdout; here they go to the debug log); only a file that cannot
+    be read or an include loop is answered."""
     if not args:
         return ""
     try:
-        return "".join(run_file(state, args[0], now))
+        replies = run_file(state, args[0], now)
     except (OSError, PenError) as exc:
         return f"include: {_reason(exc) if isinstance(exc, OSError) else exc}\n"
+    for reply in replies:
+        logger.debug("%s: %s", args[0], reply.rstrip("\n"))
+    return ""
 
 
 def _check_includes(path: str, chain: list[str]) -> None:
