@@ -412,3 +412,24 @@ def test_root_without_u_refuses_the_control_port(backends):
     run = subprocess.run([sys.executable, "-m", "pen", "-f", "-C", str(free_port()),
                           str(free_port()), a.spec], capture_output=True, text=True, timeout=20)
     assert run.returncode == 1 and "Won't open control port running as root" in run.stderr
+
+
+def test_missing_f_file_fails_start_with_one_line(tmp_path, backends):
+    (a,) = backends("A")
+    missing = tmp_path / "missing.cfg"
+    run = subprocess.run([sys.executable, "-m", "pen", "-f", "-F", str(missing),
+                          str(free_port()), a.spec], capture_output=True, text=True, timeout=20)
+    assert run.returncode == 1
+    assert run.stderr == f"pen: cannot read config file {missing}: No such file or directory\n"
+
+
+def test_hup_with_the_f_file_gone_keeps_serving(tmp_path, pen, backends):
+    (a,) = backends("A")
+    cfg = tmp_path / "pen.cfg"
+    cfg.write_text(f"server 0 address 127.0.0.1 port {a.port}\nblacklist 9\n")
+    port, ctl = free_port(), free_port()
+    proc = pen(["-u", "root", "-C", f"127.0.0.1:{ctl}", "-F", cfg, port])
+    cfg.unlink()
+    proc.signal(signal.SIGHUP)
+    assert reply(ctl, "blacklist") == "9\n"
+    assert http_get(port) == b"A"
