@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from .acl import ACL_COUNT, parse_entry
 from .config import parse_port, resolve_host
 from .conntable import ConnectionInfo
-from .errors import PenError
+from .errors import IncludeLoop, PenError
 from .savecfg import render_config
 from .state import PenState
 
@@ -42,17 +42,6 @@ FASTCLOSE = ("up", "down", "both", "off")
 
 INCLUDE_DEPTH = 16
 """Nesting allowed for ``include`` (a loop is refused before it runs)."""
-
-
-class IncludeLoop(PenError):
-    """A config file that includes itself, directly or through others."""
-
-    def __init__(self, chain: list[str]) -> None:
-        super().__init__(chain)
-        self.chain = chain
-
-    def __str__(self) -> str:
-        return "include loop: " + " -> ".join(self.chain)
 
 
 def split_line(line: str) -> list[str]:
@@ -281,8 +270,10 @@ def _check_includes(path: str, chain: list[str]) -> None:
     """
     real = os.path.realpath(path)
     chain = [*chain, path]
-    if real in (os.path.realpath(p) for p in chain[:-1]) or len(chain) > INCLUDE_DEPTH:
+    if real in (os.path.realpath(p) for p in chain[:-1]):
         raise IncludeLoop(chain)
+    if len(chain) > INCLUDE_DEPTH:
+        raise IncludeLoop(chain, f"nested deeper than {INCLUDE_DEPTH}")
     with open(path, encoding="utf-8", errors="surrogateescape") as lines:
         includes = [w[1] for w in map(split_line, lines) if len(w) > 1 and w[0] == "include"]
     for inner in includes:
