@@ -30,7 +30,8 @@ leaves a closed connection's server in its slot, where a free slot here shows ze
 # Debian's pen 0.34.1 crashes on (``idlers N``, ``source`` alone, ``dsr_ip``, ``no acl``
 # alone), ``idle_timeout`` (another issue's), and values pen takes that are wrong on purpose
 # here (``timeout 0``, a negative ``blacklist``/``tracking``, an unbindable ``source``),
-# and commands that fail, which answer an error line here (pen says nothing, or exits).
+# commands that fail, which answer an error line here (pen says nothing, or exits), and
+# ``servers`` with an unused slot between servers (pen prints "(unknown address family 0").
 COMMANDS = [
     "servers", "mode", "hash", "mode", "no hash", "roundrobin", "mode", "no roundrobin",
     "stubborn", "weight", "prio", "mode", "no stubborn", "no weight", "no prio",
@@ -47,6 +48,7 @@ COMMANDS = [
     "poll", "http", "no http", "ascii", "no ascii", "tcp_nodelay", "no tcp_nodelay",
     "recent", "log", "foo bar", "block", "no block", "delayed_forward", "no delayed_forward",
     "multi_accept 4", "no foo", "# comment", GET, "servers", "recent",
+    "server 2 address 127.0.0.1 port 9", "server 2 max 2", "servers",
     "include {tmp}/inc.cfg", "blacklist", "log {tmp}/pen.log", "log", "no log", "log",
     "debug 1", "debug", "debug 0", "write {tmp}/saved.cfg", "exit",
 ]
