@@ -10,6 +10,7 @@ Life of a pair (after asyncio/protocols.py):
     data_received on one side -> peer.write(data)                 (no task, no copy)
     pause_writing on one side  -> peer transport pause_reading     (paired flow control)
     eof_received on one side   -> peer write_eof(), keep the other direction open
+                                  (tcp_fastclose for that side: close both instead)
     both directions at EOF, an error, or either side lost -> both transports closed
 
 The server's connection counter counts from the start of the connect to the close, once.
