@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -155,15 +156,30 @@ def test_1100_silent_control_clients_do_not_stall_traffic(tmp_path, backends):
     proc = Pen(tmp_path, ["-u", "root", "-C", f"127.0.0.1:{ctl}", str(port), a.spec])
     proc.start()
     silent: list[socket.socket] = []
+    during: list[bytes] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        """Requests while the silent clients pile up (bounded: 200 at most)."""
+        while not stop.is_set() and len(during) < 200:
+            during.append(http_get(port, timeout=10))
+
+    flowing = threading.Thread(target=traffic)
+    flowing.start()
     try:
         for _ in range(1100):
             silent.append(socket.create_connection(("127.0.0.1", ctl), timeout=5))
+        stop.set()
+        flowing.join(30)
         served = [http_get(port, timeout=10) for _ in range(5)]
         assert served == [b"A"] * 5
+        assert during and set(during) == {b"A"}
         # The operator still gets in, and pen holds no more than the cap of control sockets.
         assert reply(ctl, "blacklist") == "30\n"
         assert len(os.listdir(f"/proc/{proc.pid}/fd")) < 200
     finally:
+        stop.set()
+        flowing.join(30)
         for sock in silent:
             sock.close()
         proc.stop()
