@@ -334,6 +334,19 @@ class ProxyState:
         self.log.close()
 
 
+def check_upstream_settings(settings: Settings) -> None:
+    """``source`` and ``transparent`` given by -o or -F, checked as the control port does.
+
+    :raises StartupError: upstream sockets could not be set up that way.
+    """
+    error = upstream.source_error(settings.source) if settings.source else None
+    if error is not None:
+        raise StartupError(f"unable to set source address to '{settings.source}': {error}")
+    error = upstream.transparent_error() if settings.transparent else None
+    if error is not None:
+        raise StartupError(f"transparent: {error}")
+
+
 def _state_bits(conn: ClientSide) -> int:
     """pen's connection state bits (see conntable) for ``connection N``."""
     state = CONNECTED if conn.up is not None else CONNECTING
@@ -410,6 +423,7 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
     settings = core.settings
     proxy = ProxyState(core, loop)
     core.hooks = proxy
+    check_upstream_settings(settings)
     if settings.tls is not None:
         proxy.ssl = tls_context(settings.tls)
     assert settings.listen is not None

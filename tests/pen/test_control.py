@@ -451,3 +451,12 @@ def test_hup_with_the_f_file_gone_keeps_serving(tmp_path, pen, backends):
     proc.signal(signal.SIGHUP)
     assert reply(ctl, "blacklist") == "9\n"
     assert http_get(port) == b"A"
+
+
+def test_unbindable_source_from_o_fails_start(backends):
+    (a,) = backends("A")
+    run = subprocess.run([sys.executable, "-m", "pen", "-f", "-o", "source 192.0.2.1",
+                          str(free_port()), a.spec], capture_output=True, text=True, timeout=20)
+    assert run.returncode == 1
+    assert run.stderr == ("pen: unable to set source address to '192.0.2.1': "
+                          "Cannot assign requested address\n")
