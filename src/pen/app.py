@@ -16,7 +16,15 @@ from collections.abc import Callable
 from . import upstream
 from .commands import run_file
 from .config import ListenSpec, Settings, TlsSettings
-from .conntable import CONNECTED, CONNECTING, EOF_DOWN, EOF_UP, ConnectionInfo, ConnectionTable
+from .conntable import (
+    CONNECTED,
+    CONNECTING,
+    EOF_DOWN,
+    EOF_UP,
+    ConnectionInfo,
+    ConnectionTable,
+    LiveTraffic,
+)
 from .control import ControlPort
 from .dump import DUMP_LEVEL, DumpingClientSide
 from .errors import PenError, StartupError
@@ -207,7 +215,8 @@ class ProxyState:
         path = self.core.settings.web_stats
         if not path:
             return None
-        page = render_status(self.core, self.connection_rows(), time.time())
+        page = render_status(self.core, self.connection_rows(), self.live_traffic(),
+                             time.time())
         with open(path, "w", encoding="utf-8") as out:
             out.write(page)
         return page
@@ -242,6 +251,22 @@ class ProxyState:
             if conn.up is not None:
                 conn.up.abort()
             conn.transport.abort()
+
+    def live_traffic(self) -> LiveTraffic:
+        """``servers``/``recent``: bytes of the open connections (added to the tables when
+        they close)."""
+        by_server: dict[int, tuple[int, int]] = {}
+        by_client: dict[str, tuple[int, int]] = {}
+        for conn in self.conns:
+            if conn.up is None or conn.released:
+                continue
+            sent = conn.sent
+            received = conn.upstream.received if conn.upstream is not None else 0
+            to_server, from_server = by_server.get(conn.index, (0, 0))
+            by_server[conn.index] = (to_server + sent, from_server + received)
+            to_client, from_client = by_client.get(conn.address, (0, 0))
+            by_client[conn.address] = (to_client + received, from_client + sent)
+        return LiveTraffic(by_server, by_client)
 
     def socket_owner(self, fd: int) -> int:
         """``socket FD``: the connection using descriptor FD."""

@@ -170,12 +170,15 @@ SERVER_NUMBERS = {"acl": "acl", "hard": "hard", "weight": "weight", "prio": "pri
 
 
 def _servers(state: PenState, args: list[str], now: float) -> str:
-    """One line per backend; byte counts grow when a connection closes."""
-    return "".join(
-        f"{i} addr {s.address} port {s.port} conn {s.conns} max {s.maxc} hard {s.hard} "
-        f"weight {s.weight} prio {s.prio} sx {s.sx} rx {s.rx}\n"
-        for i, s in enumerate(state.table.servers)
-    )
+    """One line per backend; byte counts include the connections still open, as pen's."""
+    live = state.hooks.live_traffic().by_server
+    lines = []
+    for i, s in enumerate(state.table.servers):
+        sx, rx = live.get(i, (0, 0))
+        lines.append(f"{i} addr {s.address} port {s.port} conn {s.conns} max {s.maxc} "
+                     f"hard {s.hard} weight {s.weight} prio {s.prio} sx {s.sx + sx} "
+                     f"rx {s.rx + rx}\n")
+    return "".join(lines)
 
 
 def _mode(state: PenState, args: list[str], now: float) -> str:
@@ -185,10 +188,12 @@ def _mode(state: PenState, args: list[str], now: float) -> str:
 
 def _recent(state: PenState, args: list[str], now: float) -> str:
     seconds = _int(args[0], 300) if args else 300
-    return "".join(
-        f"{c.address} connects {c.connects} sx {c.sx} rx {c.rx}\n"
-        for c in state.clients.recent(now, seconds)
-    )
+    live = state.hooks.live_traffic().by_client
+    lines = []
+    for c in state.clients.recent(now, seconds):
+        sx, rx = live.get(c.address, (0, 0))
+        lines.append(f"{c.address} connects {c.connects} sx {c.sx + sx} rx {c.rx + rx}\n")
+    return "".join(lines)
 
 
 def _log(state: PenState, args: list[str], now: float) -> str:

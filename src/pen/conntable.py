@@ -35,6 +35,19 @@ class ConnectionInfo:
     pend: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class LiveTraffic:
+    """Bytes of the connections still open, which the tables add only when they close."""
+
+    by_server: dict[int, tuple[int, int]]
+    """Server index -> (bytes to it, bytes from it)."""
+    by_client: dict[str, tuple[int, int]]
+    """Client address -> (bytes to it, bytes from it)."""
+
+
+NO_TRAFFIC = LiveTraffic({}, {})
+
+
 class ConnectionTable(Generic[T]):
     """Open connections by number (lowest free number first)."""
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from .acl import Acls
 from .clients import ClientRecord, ClientTable
 from .config import ServerSpec, Settings, resolve_host
-from .conntable import ConnectionInfo
+from .conntable import NO_TRAFFIC, ConnectionInfo, LiveTraffic
 from .policy import failover_order, initial_server
 from .servers import Server, ServerTable
 
@@ -48,6 +48,9 @@ class Hooks(Protocol):
 
     def close_connection(self, number: int) -> None:
         """Close connection ``number`` (both sides) if it is open."""
+
+    def live_traffic(self) -> LiveTraffic:
+        """Bytes of the open connections, for ``servers`` and ``recent``."""
 
     def socket_owner(self, fd: int) -> int:
         """The number of the connection using descriptor ``fd``, -1 if none."""
@@ -88,6 +91,10 @@ class NullHooks:
 
     def close_connection(self, number: int) -> None:
         """No connections to close."""
+
+    def live_traffic(self) -> LiveTraffic:
+        """No connections, no traffic."""
+        return NO_TRAFFIC
 
     def socket_owner(self, fd: int) -> int:
         """No connections own a socket."""

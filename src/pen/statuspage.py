@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .conntable import LiveTraffic
 from .servers import Server
 from .state import PenState
 
@@ -63,24 +64,34 @@ def server_state(core: PenState, server: Server, now: float) -> str:
     return "up"
 
 
-def _server_rows(core: PenState, live: Sequence[ConnectionRow], now: float) -> list[list[object]]:
+def _server_rows(core: PenState, traffic: LiveTraffic, now: float) -> list[list[object]]:
     rows: list[list[object]] = []
     for index, s in enumerate(core.table.servers):
-        mine = [c for c in live if c.server == index]
-        sent = s.sx + sum(c.sent for c in mine)
-        received = s.rx + sum(c.received for c in mine)
+        sent, received = traffic.by_server.get(index, (0, 0))
         rows.append([index, s.address, server_state(core, s, now), s.port, s.conns, s.maxc,
-                     s.hard, sent, received, s.weight, s.prio])
+                     s.hard, s.sx + sent, s.rx + received, s.weight, s.prio])
     return rows
 
 
-def render_status(core: PenState, live: Sequence[ConnectionRow], now: float) -> str:
-    """The status page at ``now`` (local time, as pen writes it)."""
+def _client_rows(core: PenState, traffic: LiveTraffic, now: float) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for c in core.clients:
+        sent, received = traffic.by_client.get(c.address, (0, 0))
+        rows.append([c.address, int(now - c.last), c.server, c.connects, c.sx + sent,
+                     c.rx + received])
+    return rows
+
+
+def render_status(core: PenState, live: Sequence[ConnectionRow], traffic: LiveTraffic,
+                  now: float) -> str:
+    """The status page at ``now`` (local time, as pen writes it).
+
+    :param live: the open connections; ``traffic``: their bytes, by server and by client.
+    """
     table = core.table
     settings = core.settings
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
-    clients = [[c.address, int(now - c.last), c.server, c.connects, c.sx, c.rx]
-               for c in core.clients]
+    clients = _client_rows(core, traffic, now)
     connections = [[c.number, c.client, c.server, c.state, c.sent, c.received] for c in live]
     return "".join([
         "<html><head><title>Pen status page</title>\n", STYLE, "</head><body>\n",
@@ -88,7 +99,7 @@ def render_status(core: PenState, live: Sequence[ConnectionRow], now: float) -> 
         f"<p>Time {stamp}, {len(table)} servers, {table.cursor} current</p>\n",
         _table(["server", "address", "status", "port", "connections", "max soft",
                 "max hard", "sent", "received", "weight", "prio"],
-               _server_rows(core, live, now)),
+               _server_rows(core, traffic, now)),
         "<h2>Active clients</h2>\n",
         f"<p>Max number of clients: {core.clients.size}, {len(clients)} known</p>\n",
         _table(["client", "age(secs)", "last server", "connects", "sent", "received"],

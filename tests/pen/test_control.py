@@ -460,3 +460,22 @@ def test_unbindable_source_from_o_fails_start(backends):
     assert run.returncode == 1
     assert run.stderr == ("pen: unable to set source address to '192.0.2.1': "
                           "Cannot assign requested address\n")
+
+
+def test_servers_and_recent_count_open_connections_as_debian_pen(tmp_path, pen, backends):
+    (echo,) = backends("E", mode="echo")
+    replies = {}
+    for name, command in (("ours", None), ("debian", [DEBIAN_PEN])):
+        port, ctl = free_port(), free_port()
+        pen(["-u", "root", "-C", f"127.0.0.1:{ctl}", port, echo.spec], command=command)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            held.sendall(b"0123456789")
+            received = b""
+            while len(received) < 10:
+                received += held.recv(100)
+            replies[name] = (_normalise(reply(ctl, "servers"), {echo.port: "E"}),
+                             reply(ctl, "recent"))
+    assert replies["ours"] == replies["debian"]
+    assert replies["ours"][0] == ("0 addr 127.0.0.1 port E conn 1 max 0 hard 0 weight 0 "
+                                  "prio 0 sx 10 rx 10\n")
+    assert replies["ours"][1] == "127.0.0.1 connects 1 sx 10 rx 10\n"

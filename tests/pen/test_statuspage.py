@@ -3,7 +3,7 @@
 import time
 
 from pen.config import Settings
-from pen.conntable import ConnectionTable
+from pen.conntable import ConnectionTable, LiveTraffic
 from pen.servers import Server, ServerTable
 from pen.state import PenState
 from pen.statuspage import ConnectionRow, render_status
@@ -43,7 +43,8 @@ def _state():
 
 def test_status_page_shows_state_traffic_blacklist_and_clients():
     live = [ConnectionRow(0, "127.0.0.9", 0, "open", 5, 6)]
-    page = render_status(_state(), live, NOW)
+    traffic = LiveTraffic({0: (5, 6)}, {"127.0.0.9": (6, 5)})
+    page = render_status(_state(), live, traffic, NOW)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(NOW))
     assert f"<p>Time {stamp}, 3 servers, 0 current</p>" in page
     rows = [line for line in page.splitlines() if line.startswith("<tr><td>")]
@@ -52,8 +53,8 @@ def test_status_page_shows_state_traffic_blacklist_and_clients():
                        "<td>0</td><td>0</td></tr>")
     assert '<td class="text">blacklisted, 25 s left</td>' in rows[1]
     assert '<td class="text">unused</td>' in rows[2]
-    assert ('<tr><td class="text">127.0.0.9</td><td>7</td><td>0</td><td>1</td><td>300</td>'
-            "<td>40</td></tr>") in page
+    assert ('<tr><td class="text">127.0.0.9</td><td>7</td><td>0</td><td>1</td><td>306</td>'
+            "<td>45</td></tr>") in page
     assert "&lt;script&gt;" in page and "<script>" not in page
     assert "Number of connections: 500 max, 1 used" in page
     assert '<tr><td>0</td><td class="text">127.0.0.9</td><td>0</td>' in page
