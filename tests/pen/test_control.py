@@ -92,6 +92,10 @@ def test_debian_penctl_gets_the_same_replies_from_our_pen_as_from_debians(tmp_pa
         for line in COMMANDS:
             if line == GET:
                 runs[name].append((line, http_get(port).decode()))
+                # The client saw EOF; let the pen finish closing the upstream side too.
+                deadline = time.monotonic() + 10
+                while " conn 1 " in reply(ctl, "servers") and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 continue
             runs[name].append((line, _normalise(reply(ctl, line.format(tmp=tmp_path)), ports)))
         proc.proc.wait(15)  # "exit" ends both
