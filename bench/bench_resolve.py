@@ -1,12 +1,17 @@
 """Resolver benchmark: ours vs jdresolve vs a sequential baseline, on loopback DNS servers.
 
-Generates a 50,000-line log over 5,500 IPv4 addresses (about 90 % of them with a PTR),
-then, for each DNS server (our asyncio server answering after --delay, and dnsmasq at
-zero delay), runs every contender once and prints wall time, queries the server saw and
-answers lost (addresses that have a name but kept their address). Finally re-runs ours
-with a warm --cache. Run from the repository root:
+Generates a 50,000-line log over 5,500 IPv4 addresses (about 90 % of them with a PTR).
+The clean runs: for each DNS server (our asyncio server answering after --delay, and
+dnsmasq at zero delay), every contender once, printing wall time, queries the server saw
+and answers lost (addresses that have a name but kept their address); then ours with a
+warm --cache. The faulty run: webresolve.testing's misbehaving server (after --delay, 10
+addresses that never answer, 50 SERVFAIL, 20 hostile PTRs, 2 % of datagrams dropped),
+ours and ``jdresolve -t 3`` alternately, --repeat times, with the median ratio. The memory
+run (only when asked): --memory-lines on stdin, the first from a black hole, with our peak
+resident size and a check of every line. Run from the repository root:
 
-    .venv/bin/python bench/bench_resolve.py [--delay 0.02] [--lines 50000] [--addresses 5500]
+    .venv/bin/python bench/bench_resolve.py [--delay 0.02] [--runs clean faulty memory]
+        [--repeat 3] [--memory-lines 2000000]
 """
 
 from __future__ import annotations
@@ -18,21 +23,24 @@ import os
 import random
 import re
 import signal
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import dns.name
 import dns.rdatatype
 import dns.reversename
 import uvloop
 
-from webresolve.testing import free_port
+from webresolve.testing import Behaviour, FakeDns, free_port, start
 
 BIN = Path(sys.executable).parent
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -72,12 +80,46 @@ def lost_answers(output: Path, names: dict[str, str]) -> int:
     return len(left & names.keys())
 
 
-class OurServer:
-    """Our asyncio DNS server in a child process (``--serve``), counting queries."""
+@dataclass(frozen=True)
+class Faults:
+    """Which named addresses the faulty server mistreats, and how (the same in every process:
+    picked from the sorted names)."""
 
-    def __init__(self, hosts: Path, delay: float) -> None:
-        self.label = f"our server, {delay * 1000:.0f} ms"
+    holes: list[str]
+    servfail: list[str]
+    hostile: list[str]
+    loss: float = 0.02
+
+    @classmethod
+    def pick(cls, names: dict[str, str]) -> Faults:
+        named = sorted(names)
+        return cls(named[5:990:99], named[7:2500:50], named[11:3990:199])
+
+    def sound(self, names: dict[str, str]) -> dict[str, str]:
+        """The names still expected in the output."""
+        bad = {*self.holes, *self.servfail, *self.hostile}
+        return {a: n for a, n in names.items() if a not in bad}
+
+
+_HOSTILE = [
+    dns.name.Name((b'evil" "x', b"example", b"")),
+    dns.name.Name((b"new\nline\x1b[31m", b"example", b"")),
+    dns.name.from_text("127.1."),
+    dns.name.from_text("2130706433."),
+    dns.name.from_text("0x7f.1."),
+]
+
+
+class OurServer:
+    """Our asyncio DNS server in a child process (``--serve``), counting queries; with
+    ``faulty``, webresolve.testing's server mistreating the :class:`Faults` addresses."""
+
+    def __init__(self, hosts: Path, delay: float, faulty: bool = False) -> None:
+        kind = "faulty server" if faulty else "our server"
+        self.label = f"{kind}, {delay * 1000:.0f} ms"
         self.cmd = [sys.executable, __file__, "--serve", str(hosts), "--delay", str(delay)]
+        if faulty:
+            self.cmd.append("--faulty")
 
     def __enter__(self) -> OurServer:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, text=True)
@@ -166,6 +208,54 @@ def _check(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
+def faulty(args: argparse.Namespace, work: Path, names: dict[str, str]) -> None:
+    """Ours and ``jdresolve -t 3`` alternately against the faulty server, ``--repeat`` times.
+
+    Ours gets the same time per address as jdresolve (``--lifetime 3``, an attempt each
+    second), and runs again with its defaults; all write every line, so "lost" counts
+    only the sound names not written. The ratio is jdresolve's time over ours at 3 s.
+    """
+    faults = Faults.pick(names)
+    sound = faults.sound(names)
+    log, out = work / "access_log", work / "out"
+    print(
+        f"\nfaulty run: {len(faults.holes)} black holes, {len(faults.servfail)} SERVFAIL, "
+        f"{len(faults.hostile)} hostile PTRs, {faults.loss:.0%} of datagrams dropped"
+    )
+    with OurServer(work / "hosts", args.delay, faulty=True) as server:
+        env = {**os.environ, "RES_NAMESERVERS": "127.0.0.1", "RES_OPTIONS": f"port:{server.port}"}
+        ours = [str(BIN / "webresolve"), "--nameserver", f"127.0.0.1:{server.port}",
+                "-o", str(out), str(log)]  # fmt: skip
+        matched = [*ours, "--timeout", "1", "--lifetime", "3"]
+
+        def jdresolve() -> None:
+            with open(out, "wb") as sink:
+                cmd = [JDRESOLVE, "-n", "-t", "3", str(log)]
+                subprocess.run(cmd, stdout=sink, env=env, check=True)
+
+        runs = {
+            "webresolve --lifetime 3": lambda: _check(matched),
+            "jdresolve -t 3": jdresolve,
+            "webresolve (defaults, lifetime 5)": lambda: _check(ours),
+        }
+        results: dict[str, list[Result]] = {label: [] for label in runs}
+        for rep in range(args.repeat):
+            for label, run in runs.items():
+                result = timed(label, server, sound, out, run)
+                results[label].append(result)
+                print(f"  {rep + 1}: {label:<26} {result.seconds:7.2f} s  "
+                      f"{result.queries:6d} queries  {result.lost} lost")  # fmt: skip
+    mine, theirs, _ = results.values()
+    ratios = sorted(t.seconds / m.seconds for m, t in zip(mine, theirs, strict=True))
+    print_table(
+        server.label + f", median of {args.repeat}",
+        [min(rs, key=lambda r: abs(r.seconds - statistics.median(x.seconds for x in rs)))
+         for rs in results.values()],
+    )  # fmt: skip
+    print(f"  jdresolve / ours, pair by pair: {', '.join(f'{r:.1f}x' for r in ratios)}"
+          f"; median {statistics.median(ratios):.1f}x")  # fmt: skip
+
+
 def sequential(work: Path, port: int, names: dict[str, str], sample: int) -> Callable[[], None]:
     """One lookup at a time (``webresolve -n 1``) over the first ``sample`` addresses."""
     lines = (work / "access_log").read_text().splitlines(keepends=True)
@@ -191,29 +281,82 @@ def bench(args: argparse.Namespace) -> None:
         print(
             f"log: {args.lines} lines, {args.addresses} distinct addresses, {len(names)} with a PTR"
         )
-        servers: list[OurServer | Dnsmasq] = [
-            OurServer(work / "hosts", args.delay), Dnsmasq(work / "hosts", work / "dnsmasq.log")
-        ]  # fmt: skip
-        for server in servers:
-            with server:
-                results = [
-                    timed(label, server, names, work / "out", run)
-                    for label, run in contenders(work, server.port, args.concurrency).items()
-                ]
-                seq = timed(
-                    f"sequential (-n 1), first {args.sample} lines",
-                    server, names, work / "out",
-                    sequential(work, server.port, names, args.sample),
-                )  # fmt: skip
-                scale = args.addresses / len(_clients(work / "sample_log"))
-                results.append(seq)
-                results.append(
-                    Result(f"sequential, extrapolated x{scale:.1f}", seq.seconds * scale,
-                           round(seq.queries * scale), 0)
-                )  # fmt: skip
-                if isinstance(server, OurServer):
-                    results += cached(work, server, names, args.concurrency[0])
-                print_table(server.label, results)
+        if "clean" in args.runs:
+            clean(args, work, names)
+        if "faulty" in args.runs:
+            faulty(args, work, names)
+        if "memory" in args.runs:
+            memory(args, work, names)
+
+
+def memory(args: argparse.Namespace, work: Path, names: dict[str, str]) -> None:
+    """``--memory-lines`` lines on stdin, the first from a black hole: webresolve's peak
+    resident size (``wait4``), and a check that every line came back, in order, named."""
+    faults = Faults.pick(names)
+    sound = sorted(faults.sound(names))
+    tail = b' - - [10/Oct/2023:13:55:36 -0400] "GET /%d HTTP/1.1" 200 2326 "-" "Mozilla/5.0"\n'
+    total = args.memory_lines
+
+    def client(n: int) -> str:
+        return faults.holes[0] if n == 0 else sound[n * 7919 % len(sound)]
+
+    with OurServer(work / "hosts", 0.0, faulty=True) as server:
+        cmd = [str(BIN / "webresolve"), "--nameserver", f"127.0.0.1:{server.port}", "--summary"]
+        began = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+        def feed(sink: IO[bytes]) -> None:
+            for start in range(0, total, 10_000):
+                stop = min(total, start + 10_000)
+                sink.write(b"".join(client(n).encode() + tail % n for n in range(start, stop)))
+            sink.close()
+
+        feeder = threading.Thread(target=feed, args=(proc.stdin,))
+        feeder.start()
+        wrong = count = 0
+        for count, line in enumerate(proc.stdout, 1):
+            n = count - 1
+            want = client(n) if n == 0 else names[client(n)]
+            wrong += line != want.encode() + tail % n
+        feeder.join()
+        summary = proc.stderr.read().decode()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - began
+    spilled = re.search(r"lines held on disk\s*│\s*(\d+)", summary)
+    print(f"\nmemory run: {total} lines on stdin, the first from a black hole")
+    held = spilled.group(1) if spilled else "?"
+    print(f"  exit {os.waitstatus_to_exitcode(status)}, {count} lines out, {wrong} wrong, "
+          f"peak RSS {usage.ru_maxrss / 1024:.1f} MB, {held} lines held on disk, "
+          f"{seconds:.1f} s")  # fmt: skip
+
+
+def clean(args: argparse.Namespace, work: Path, names: dict[str, str]) -> None:
+    """Every contender once against our bench server and against dnsmasq."""
+    servers: list[OurServer | Dnsmasq] = [
+        OurServer(work / "hosts", args.delay), Dnsmasq(work / "hosts", work / "dnsmasq.log")
+    ]  # fmt: skip
+    for server in servers:
+        with server:
+            results = [
+                timed(label, server, names, work / "out", run)
+                for label, run in contenders(work, server.port, args.concurrency).items()
+            ]
+            seq = timed(
+                f"sequential (-n 1), first {args.sample} lines",
+                server, names, work / "out",
+                sequential(work, server.port, names, args.sample),
+            )  # fmt: skip
+            scale = args.addresses / len(_clients(work / "sample_log"))
+            results.append(seq)
+            results.append(
+                Result(f"sequential, extrapolated x{scale:.1f}", seq.seconds * scale,
+                       round(seq.queries * scale), 0)
+            )  # fmt: skip
+            if isinstance(server, OurServer):
+                results += cached(work, server, names, args.concurrency[0])
+            print_table(server.label, results)
 
 
 def _clients(log: Path) -> set[str]:
@@ -250,6 +393,10 @@ class BenchServer(asyncio.DatagramProtocol):
         """Fires once bound."""
         self.transport = transport  # type: ignore[assignment]
 
+    def seen(self) -> int:
+        """Queries received so far."""
+        return self.queries
+
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         """Fires per query: schedule its reply."""
         self.queries += 1
@@ -285,24 +432,50 @@ def answer_records(hosts: Path) -> dict[bytes, bytes]:
     return records
 
 
-def serve(hosts: Path, delay: float) -> None:
-    """Child process: :class:`BenchServer` on 127.0.0.1 port 0; prints the port, then on
+def serve(hosts: Path, delay: float, faults: bool) -> None:
+    """Child process: :class:`BenchServer` (or with ``faults``, webresolve.testing's server
+    mistreating the :class:`Faults` addresses) on 127.0.0.1 port 0; prints the port, then on
     each SIGUSR1 the number of queries so far; exits on SIGTERM."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = BenchServer(answer_records(hosts), delay)
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: server, local_addr=("127.0.0.1", 0)
-        )
+        if faults:
+            fake = faulty_server(hosts, delay)
+            port = await start(fake)
+            count: Callable[[], int] = fake.queries.total
+            close = fake.close
+        else:
+            server = BenchServer(answer_records(hosts), delay)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: server, local_addr=("127.0.0.1", 0)
+            )
+            port = transport.get_extra_info("sockname")[1]
+            count = server.seen
+            close = transport.close
         stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGUSR1, lambda: print(server.queries, flush=True))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: print(count(), flush=True))
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        print(transport.get_extra_info("sockname")[1], flush=True)
+        print(port, flush=True)
         await stop.wait()
-        transport.close()
+        close()
 
     uvloop.run(main())
+
+
+def faulty_server(hosts: Path, delay: float) -> FakeDns:
+    """The hosts map served after ``delay``, with the :class:`Faults` of its names."""
+    names = dict(line.split() for line in hosts.read_text().splitlines())
+    faults = Faults.pick(names)
+    server = FakeDns(delay=delay, loss=faults.loss, seed=1)
+    for address, name in names.items():
+        server.add(address, name, forward=False)
+    for address in faults.holes:
+        server.add(address, None, Behaviour.DROP)
+    for address in faults.servfail:
+        server.add(address, None, Behaviour.SERVFAIL)
+    for i, address in enumerate(faults.hostile):
+        server.add(address, _HOSTILE[i % len(_HOSTILE)])
+    return server
 
 
 def main() -> None:
@@ -313,10 +486,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--sample", type=int, default=550, help="lines for the sequential run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--runs", nargs="+", choices=["clean", "faulty", "memory"], default=["clean", "faulty"]
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the faulty run")
+    parser.add_argument("--memory-lines", type=int, default=2_000_000)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--faulty", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.delay)
+        serve(args.serve, args.delay, args.faulty)
     else:
         bench(args)
 

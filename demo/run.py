@@ -37,6 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from demo.load import Sent, run_load
+from webresolve.hostsfile import parse_hosts
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ROOT / "sample_logs" / "demo.hosts"
@@ -130,8 +131,12 @@ class Farm:
 
 
 def _tool(name: str) -> list[str]:
-    """Our console script ``name`` from this environment (never a peer of the same name)."""
-    return [sys.executable, "-m", {"splitwr": "webresolve", "pen": "pen"}.get(name, name)]
+    """Our console script ``name`` from this environment's bin/ (never a peer of the same
+    name on PATH, such as Debian's /usr/bin/pen)."""
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        raise DemoError(f"{script} is missing: run the demo with the project's .venv/bin/python")
+    return [str(script)]
 
 
 def start_backend(farm: Farm, index: int, address: str) -> None:
@@ -247,43 +252,57 @@ def requests_of(path: Path) -> Counter[tuple[bytes, bytes, bytes]]:
     return found
 
 
-def load_hosts() -> dict[bytes, bytes]:
-    names = {}
-    for line in HOSTS.read_bytes().splitlines():
-        fields = line.split(b"#", 1)[0].split()
-        if len(fields) >= 2:
-            names[fields[0]] = fields[1]
-    return names
-
-
 def summary(farm: Farm, sent: list[Sent], merged: Path, resolved: Path) -> tuple[Table, bool]:
     """The figures, and whether every request came back exactly once with its client."""
     wanted = Counter((s.client.encode(), s.method.encode(), s.path.encode()) for s in sent)
     got = requests_of(merged)
     restored = sum(min(got[key], count) for key, count in wanted.items())
-    names = load_hosts()
+    with open(HOSTS, encoding="utf-8") as hosts:
+        names = {name.encode() for name in parse_hosts(hosts, str(HOSTS)).values()}
     named = requests_of(resolved)
-    resolved_lines = sum(c for (client, _, _), c in named.items() if client in names.values())
+    resolved_lines = sum(c for (client, _, _), c in named.items() if client in names)
     table = Table(title="pen demo: the nightly job", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     for index, address in enumerate(BACKENDS):
         name = f"web{index + 1}"
-        lines = sum(1 for _ in open(farm.out / f"access_log.{name}.day", "rb"))
+        lines = sum(requests_of(farm.out / f"access_log.{name}.day").values())
         table.add_row(f"requests served by {name} ({address})", f"{lines:,}")
     table.add_row("requests sent (8 client addresses)", f"{len(sent):,}")
     table.add_row("clients restored by mergelogs", f"{restored:,} of {len(sent):,}")
     table.add_row("merged lines", f"{sum(got.values()):,}")
     table.add_row("names resolved by splitwr", f"{resolved_lines:,} lines, "
-                  f"{len({c for c, _, _ in named} & set(names.values()))} of {len(names)} names")
+                  f"{len({c for c, _, _ in named} & names)} of {len(names)} names")
     for label, seconds in farm.timings.items():
         table.add_row(f"seconds: {label}", f"{seconds:.2f}")
     ok = restored == len(sent) == sum(got.values()) and resolved_lines == len(sent)
     return table, ok
 
 
+AWSTATS_CONF = """\
+# the least AWStats needs for a combined log (LogFormat=1) of names (DNSLookup=0)
+LogFile="{log}"
+LogType=W
+LogFormat=1
+SiteDomain="www.example.com"
+HostAliases="localhost 127.0.0.1"
+DNSLookup=0
+DirData="{out}/awstats"
+"""
+
+
+def shown(path: Path) -> Path:
+    """``path`` as the user will type it: relative to where the demo runs, when inside."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def analyser_commands(out: Path) -> str:
-    """What feeds each analyser; resolved logs need GoAccess's --no-ip-validation."""
+    """What feeds each analyser (resolved logs need GoAccess's --no-ip-validation); writes
+    the AWStats configuration its command names."""
+    (out / "awstats").mkdir(exist_ok=True)
+    (out / "awstats.demo.conf").write_text(
+        AWSTATS_CONF.format(log=out / "access_log.resolved", out=out))
+    out = shown(out)
     merged, resolved = out / "access_log", out / "access_log.resolved"
     return "\n".join([
         "Feed an analyser:",
@@ -292,8 +311,7 @@ def analyser_commands(out: Path) -> str:
         f" -o {out}/goaccess-names.html",
         f"  mkdir -p {out}/webalizer && webalizer -F clf -n www.example.com"
         f" -o {out}/webalizer {resolved}",
-        f"  /usr/lib/cgi-bin/awstats.pl -config=www.example.com -update"
-        f" -LogFile={resolved}   (LogFormat=1 in its .conf)",
+        f"  perl /usr/lib/cgi-bin/awstats.pl -config=demo -configdir={out} -update",
     ])
 
 
@@ -316,8 +334,9 @@ def run(out: Path, total: int, console: Console, show: bool) -> bool:
     merged, resolved = merge_and_resolve(farm)
     table, ok = summary(farm, sent, merged, resolved)
     Console().print(table)
-    print(f"Logs in {out}/: access_log (clients restored), access_log.resolved (names)")
-    print(analyser_commands(out))
+    commands = analyser_commands(out)
+    print(f"Logs in {shown(out)}/: access_log (clients restored), access_log.resolved (names)")
+    print(commands)
     return ok
 
 

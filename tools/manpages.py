@@ -101,17 +101,24 @@ def usage_page(name: str, module: ModuleType, version: str) -> tuple[Page, list[
 
 
 def render(name: str, target: str, version: str, everyone: list[str]) -> str:
-    """The roff text of ``name``'s page."""
+    """The roff text of the page of console script ``name`` (entry point ``target``)."""
     module, entry = load(target)
-    examples: list[str] = []
     if isinstance(entry, click.Command):
-        page = click_page(name, entry, version)
-    elif isinstance(getattr(module, "USAGE", None), str):
+        return render_command(name, entry, version, everyone)
+    if isinstance(getattr(module, "USAGE", None), str):
         page, examples = usage_page(name, module, version)
-    else:
-        raise SystemExit(f"manpages: {name} ({target}) is neither a click command "
-                         "nor a module with a USAGE text")
-    text = str(page)
+        return _finish(str(page), examples, name, everyone)
+    raise SystemExit(f"manpages: {name} ({target}) is neither a click command "
+                     "nor a module with a USAGE text")
+
+
+def render_command(name: str, command: click.Command, version: str, everyone: list[str]) -> str:
+    """The roff text of a click command's page."""
+    return _finish(str(click_page(name, command, version)), [], name, everyone)
+
+
+def _finish(text: str, examples: list[str], name: str, everyone: list[str]) -> str:
+    """The page with its EXAMPLE and SEE ALSO sections."""
     if examples:
         text += ".SH EXAMPLE\n" + "".join(f".PP\n{line.replace('-', chr(92) + '-')}\n"
                                           for line in examples)

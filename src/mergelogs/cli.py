@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import os
 import socket
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -22,7 +23,7 @@ from mergelogs.accesslog import line_format, parse_zone
 from mergelogs.errors import InputError
 from mergelogs.merge import Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
-from mergelogs.streams import atomic_output, open_all, read_lines
+from mergelogs.streams import Input, atomic_output, open_all, read_lines
 from mergelogs.zones import ZoneChoice, choose_zone, first_stamped, line_stamp
 
 log = logging.getLogger("mergelogs")
@@ -259,7 +260,7 @@ def _run(
         log.info("%s", zone.describe())
         sizes = [i.size for i in inputs]
         groups = plan(sizes, jobs)
-        if "-" in (penlog, *(b.name for b in backends)):  # stdin can be read only once
+        if not all(map(_reopenable, [pen_input, *inputs])):  # workers open inputs again
             groups = [list(range(len(backends)))]
         reject_out: BinaryIO | None = None
         if rejects is not None:
@@ -290,6 +291,12 @@ def _run(
                 write(batch)
         return merge.result(), zone
     raise AssertionError("unreachable")
+
+
+def _reopenable(source: Input) -> bool:
+    """A regular file: a worker reading it again gets every line, where stdin, a FIFO or a
+    shell's ``<(...)`` would hand each reader a part of the stream."""
+    return source.name != "-" and stat.S_ISREG(os.fstat(source.raw.fileno()).st_mode)
 
 
 def _warn_mixed_formats(backends: list[Backend], firsts: Iterable[bytes | None]) -> None:

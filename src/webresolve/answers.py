@@ -71,17 +71,23 @@ def final_records(reply: Reply, qname: dns.name.Name, rdtype: int) -> list[Recor
     return []
 
 
-def hostname(name: dns.name.Name) -> bytes | None:
-    """The dotted text of ``name`` in lower case if it is a valid host name, else None.
+def named(text: str, ttl: float = 0.0) -> Answer:
+    """What a name found anywhere (a PTR, a ``--cache`` row, a ``--hosts`` line) gives its
+    address: RESOLVED with it (one final dot dropped) if it passes the host-name rule, else
+    BOGUS, so that no source can write into a log what the rule refuses."""
+    if not valid_hostname(text):
+        return Answer(None, Outcome.BOGUS, ttl)
+    return Answer(text.removesuffix(".").encode("ascii"), Outcome.RESOLVED, ttl)
+
+
+def hostname(name: dns.name.Name, ttl: float = 0.0) -> Answer:
+    """The answer the PTR target ``name`` gives, its dotted text in lower case.
 
     dnspython's text form escapes every byte that is not a plain letter, digit or hyphen
     (a dot inside a label, a space, a quote, a control or non-ASCII byte), so any escape
     makes the name invalid here.
     """
-    text = name.to_text(omit_final_dot=True).lower()
-    if not valid_hostname(text):
-        return None
-    return text.encode("ascii")
+    return named(name.to_text(omit_final_dot=True).lower(), ttl)
 
 
 def classify_ptr(reply: Reply, qname: dns.name.Name) -> Answer:
@@ -98,10 +104,7 @@ def classify_ptr(reply: Reply, qname: dns.name.Name) -> Answer:
     if not records:
         return Answer(None, Outcome.NO_ANSWER)
     ttl = float(min(r.ttl for r in records))
-    name = hostname(min(cast(PTR, r.rdata).target for r in records))
-    if name is None:
-        return Answer(None, Outcome.BOGUS, ttl)
-    return Answer(name, Outcome.RESOLVED, ttl)
+    return hostname(min(cast(PTR, r.rdata).target for r in records), ttl)
 
 
 def confirms(reply: Reply, qname: dns.name.Name, address: str) -> float | None:

@@ -30,6 +30,7 @@ async def resolve_all(
     *,
     field: int = 1,
     window: int = 10000,
+    budget: int = 32 << 20,
     hosts: dict[str, str] | None = None,
     cache: Cache | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -41,7 +42,9 @@ async def resolve_all(
     """
     started = time.perf_counter()
     async with Engine(settings, stats, hosts, cache) as engine:
-        await resolve_lines(lines, out.write, engine, field, window, on_progress)
+        await resolve_lines(
+            lines, out.write, engine, field, window, budget=budget, on_progress=on_progress
+        )
     stats.elapsed = time.perf_counter() - started
     if cache is not None:
         cache.purge(time.time())

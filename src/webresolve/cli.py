@@ -192,7 +192,15 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             default=10000,
             show_default=True,
-            help="Most lines held back while their lookups are in flight.",
+            help="Most distinct addresses waiting for an answer; reading pauses beyond.",
+        ),
+        click.option(
+            "--buffer",
+            type=click.FloatRange(min=0),
+            default=32.0,
+            show_default=True,
+            metavar="MB",
+            help="Held-back lines kept in memory; beyond, they wait in a file in $TMPDIR.",
         ),
         click.option("--summary", is_flag=True, help="Print a table of figures on stderr."),
         click.option(
@@ -243,6 +251,7 @@ def _execute(
     hosts_path: str | None,
     field: int,
     window: int,
+    buffer: float,
     summary: bool,
     statistics: str | None,
     verbose: bool,
@@ -260,7 +269,8 @@ def _execute(
     stats = Stats()
     inputs = _open_inputs(files or ("-",))
     try:
-        _resolve(inputs, output, settings, stats, cache_path, hosts, field, window, verbose)
+        budget = int(buffer * 2**20)
+        _resolve(inputs, output, settings, stats, cache_path, hosts, field, window, budget, verbose)
     finally:
         for source in inputs:
             source.close()
@@ -278,6 +288,7 @@ def _resolve(
     hosts: dict[str, str],
     field: int,
     window: int,
+    budget: int,
     verbose: bool,
 ) -> None:
     console = Console(stderr=True)
@@ -291,7 +302,8 @@ def _resolve(
     )
     lines = itertools.chain.from_iterable(read_lines(source) for source in inputs)
     try:
-        cache = Cache(cache_path, "fcrdns" if settings.verify else "ptr") if cache_path else None
+        mode = "fcrdns" if settings.verify else "ptr"
+        cache = Cache(cache_path, mode, on_busy=_warn) if cache_path else None
         with progress, _closing(cache), atomic_output(output) as out:
             task = progress.add_task("resolve", total=None)
             run(
@@ -302,6 +314,7 @@ def _resolve(
                     stats,
                     field=field,
                     window=window,
+                    budget=budget,
                     hosts=hosts,
                     cache=cache,
                     on_progress=lambda n: progress.advance(task, n),
@@ -320,6 +333,10 @@ def _closing(cache: Cache | None) -> Iterator[None]:
     finally:
         if cache is not None:
             cache.close()
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _load_hosts(path: str) -> dict[str, str]:

@@ -9,7 +9,8 @@ A new address is answered at once from ``--hosts`` or the cache, or else queued 
 ``concurrency`` workers. A worker asks the nameservers through :class:`Transport`, follows
 :class:`Attempts` for retries, optionally confirms the name forward, writes the cache and
 completes the future with the name's bytes or None. No outcome raises: a lookup that fails
-keeps the address and is counted.
+keeps the address and is counted. ``unanswered`` counts the addresses queued or asked and
+not yet answered, so that the reader can bound them (:meth:`answered` waits for one).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 
-from webresolve.answers import Answer, Outcome, classify_ptr, confirms
+from webresolve.answers import Answer, Outcome, classify_ptr, confirms, named
 from webresolve.cache import Cache
 from webresolve.errors import LookupFailed, LookupTimeout
 from webresolve.messages import Question, Reply
@@ -71,9 +72,12 @@ class Engine:
         self._cached = cache.load(clock()) if cache is not None else {}
         self._transport = Transport(list(settings.nameservers))
         self._rate = RateLimiter(settings.rate)
-        self._by_field: dict[bytes, NameFuture | None] = {}
+        self._by_field: dict[bytes, NameFuture] = {}
         self._by_address: dict[str, NameFuture] = {}
         self._queue: asyncio.Queue[tuple[str, NameFuture]] = asyncio.Queue()
+        self._freed = asyncio.Event()
+        self.unanswered = 0
+        """Distinct addresses queued or being asked."""
         self._workers: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Engine:
@@ -93,14 +97,19 @@ class Engine:
         self.stats.strays = self._transport.strays
 
     def future_for(self, field: bytes) -> NameFuture | None:
-        """The future name of the address in ``field``; None when it is not an address."""
-        try:
-            return self._by_field[field]
-        except KeyError:
-            pass
+        """The future name of the address in ``field``; None when it is not an address.
+
+        Only fields that are addresses are remembered (each spelling of one), so memory
+        grows with the distinct addresses, not with the names or garbage a log holds.
+        """
+        future = self._by_field.get(field)
+        if future is not None:
+            return future
         address = canonical_address(field)
-        future = None if address is None else self._by_address.get(address)
-        if address is not None and future is None:
+        if address is None:
+            return None
+        future = self._by_address.get(address)
+        if future is None:
             future = self._by_address[address] = self._start(address)
         self._by_field[field] = future
         return future
@@ -113,23 +122,28 @@ class Engine:
         if known is not None:
             self._finish(future, known)
         else:
+            self.unanswered += 1
             self._queue.put_nowait((address, future))
         return future
 
+    async def answered(self) -> None:
+        """Wait until one more of the :attr:`unanswered` addresses is answered."""
+        self._freed.clear()
+        await self._freed.wait()
+
     def _known(self, address: str) -> Answer | None:
         """The answer ``--hosts`` or the cache already holds (a negative entry counts as
-        NXDOMAIN, whatever kind of "no name" it was when stored)."""
+        NXDOMAIN, whatever kind of "no name" it was when stored). Their names pass the same
+        host-name rule as a PTR's: a hand-edited or poisoned row is bogus, not written."""
         name = self._hosts.get(address)
         if name is not None:
             self.stats.hosts_hits += 1
-            return Answer(name.encode("ascii"), Outcome.RESOLVED)
+            return named(name)
         if address not in self._cached:
             return None
         self.stats.cache_hits += 1
         cached = self._cached[address]
-        if cached is None:
-            return Answer(None, Outcome.NXDOMAIN)
-        return Answer(cached.encode("ascii"), Outcome.RESOLVED)
+        return Answer(None, Outcome.NXDOMAIN) if cached is None else named(cached)
 
     def _finish(self, future: NameFuture, answer: Answer) -> None:
         self.stats.count(answer.outcome)
@@ -141,12 +155,14 @@ class Engine:
             address, future = await self._queue.get()
             try:
                 answer = await self.resolve(address)
-            except Exception as exc:  # a bug must surface in the output loop, not hang it
-                future.set_exception(exc)
-                continue
-            if self._cache is not None and answer.outcome.cacheable:
-                self._remember(address, answer)
-            self._finish(future, answer)
+                if self._cache is not None and answer.outcome.cacheable:
+                    self._remember(address, answer)
+            except Exception as exc:  # a bug or a cache error must surface in the output
+                future.set_exception(exc)  # loop, not hang it
+            else:
+                self._finish(future, answer)
+            self.unanswered -= 1
+            self._freed.set()
 
     def _remember(self, address: str, answer: Answer) -> None:
         assert self._cache is not None

@@ -20,6 +20,8 @@ class Stats:
     queries: int = 0
     strays: int = 0
     """Replies that matched no query in flight: late (after their timeout), duplicated or forged."""
+    spilled: int = 0
+    """Lines held back long enough to wait in the temporary file rather than in memory."""
     elapsed: float = 0.0
     resolved: int = 0
     nxdomain: int = 0
@@ -61,6 +63,7 @@ class Stats:
             ("cache hits", str(self.cache_hits)),
             ("queries sent", str(self.queries)),
             ("stray replies", str(self.strays)),
+            ("lines held on disk", str(self.spilled)),
             ("queries/s", f"{rate:.0f}"),
             ("seconds", f"{self.elapsed:.2f}"),
         ]

@@ -59,14 +59,18 @@ class FakeDns(asyncio.DatagramProtocol):
     """The server's state; also the datagram protocol of its socket.
 
     ``rules`` maps a PTR owner name to how it is answered; names not in it get NXDOMAIN.
-    ``forward`` maps a host name to the addresses its A/AAAA questions return.
+    ``forward`` maps a host name to the addresses its A/AAAA questions return. ``log`` has
+    each UDP question as it arrived: (the loop's time, question name). ``loss`` is the
+    fraction of all datagrams dropped at random (seeded), beside the per-address rules.
     """
 
     rules: dict[dns.name.Name, Rule] = field(default_factory=dict)
     forward: dict[dns.name.Name, list[str]] = field(default_factory=dict)
     delay: float = 0.0
     jitter: float = 0.0
+    loss: float = 0.0
     queries: Counter[str] = field(default_factory=Counter)
+    log: list[tuple[float, str]] = field(default_factory=list)
     transport: asyncio.DatagramTransport | None = None
     tcp: asyncio.Server | None = None
     seed: int = 0
@@ -99,7 +103,11 @@ class FakeDns(asyncio.DatagramProtocol):
         except dns.exception.DNSException:
             return
         question = query.question[0]
-        self.queries[question.name.to_text()] += 1
+        name = question.name.to_text()
+        self.queries[name] += 1
+        self.log.append((asyncio.get_running_loop().time(), name))
+        if self.loss and self._random.random() < self.loss:
+            return
         wire, delay = self._respond(query, question, tcp=False)
         if wire is None or self.transport is None:
             return

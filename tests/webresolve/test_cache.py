@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,67 @@ def test_not_a_database(tmp_path: Path) -> None:
 def test_unopenable(tmp_path: Path) -> None:
     with pytest.raises(CacheError):
         Cache(str(tmp_path / "missing-dir" / "c.db"))
+
+
+def test_rows_of_any_type_are_read_as_text(tmp_path: Path) -> None:
+    """Rows another program wrote (sqlite stores any type in any column) come back as
+    text for the host-name rule to judge, never as an error or as bytes."""
+    path = str(tmp_path / "c.db")
+    Cache(path).close()
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO answers VALUES (?, 'ptr', ?, 2000.0)",
+            [("192.0.2.1", 2130706433), ("192.0.2.2", b"\xff\xfe.example"),
+             ("192.0.2.3", "evil host\n\x1b[31m"), ("192.0.2.4", None)],
+        )  # fmt: skip
+    db.close()
+    cache = Cache(path)
+    assert cache.load(1000.0) == {
+        "192.0.2.1": "2130706433",
+        "192.0.2.2": "\ufffd\ufffd.example",
+        "192.0.2.3": "evil host\n\x1b[31m",
+        "192.0.2.4": None,
+    }
+    cache.close()
+
+
+def test_locked_by_another_process_is_given_up(tmp_path: Path) -> None:
+    """An exclusive lock held elsewhere: after ``wait`` the cache is given up, once, with
+    one warning, and every method goes on as a no-op."""
+    path = str(tmp_path / "c.db")
+    Cache(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    warnings: list[str] = []
+    try:
+        cache = Cache(path, wait=0.1, on_busy=warnings.append)
+        assert cache.busy and cache.load(0.0) == {}
+        cache.put("192.0.2.1", "host.example", 100, 0.0)
+        assert cache.purge(0.0) == 0
+        cache.close()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert len(warnings) == 1 and "locked" in warnings[0] and path in warnings[0]
+
+
+def test_locked_midway_keeps_the_run_going(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.db")
+    warnings: list[str] = []
+    cache = Cache(path, wait=0.1, on_busy=warnings.append)
+    cache.put("192.0.2.1", "host.example", 100, 0.0)
+    cache.commit()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        cache.put("192.0.2.2", "other.example", 100, 0.0)
+        cache.commit()
+        cache.put("192.0.2.3", "third.example", 100, 0.0)
+        cache.close()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert cache.busy and len(warnings) == 1
+    again = Cache(path)
+    assert again.load(0.0) == {"192.0.2.1": "host.example"}
+    again.close()

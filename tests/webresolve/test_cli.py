@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import lzma
+import os
 import re
 import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +243,108 @@ def test_hosts_alone_needs_no_network(tmp_path: Path) -> None:
     assert result.stdout_bytes == b"".join(RESOLVED).replace(b"192.0.2.2", b"two.example")
     assert re.search(r"queries sent\s*│\s*0 │", result.stderr)
     assert re.search(r"hosts file hits\s*│\s*3 │", result.stderr)
+
+
+def test_poisoned_cache_row_is_not_written(server: Server, tmp_path: Path) -> None:
+    """A row holding a newline and a terminal escape must not turn 2 lines into 3."""
+    cache = str(tmp_path / "cache.db")
+    invoke(server[1], "--cache", cache)
+    with sqlite3.connect(cache) as db:
+        db.execute(
+            "UPDATE answers SET name = ? WHERE address = '192.0.2.1'", ("evil host\n\x1b[31m",)
+        )
+        db.execute("UPDATE answers SET name = '127.1' WHERE address = '2001:db8::1'")
+    db.close()
+    result = invoke(server[1], "--cache", cache, "--summary", stdin=b"".join(LINES[:2]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b"".join(LINES[:2])
+    assert re.search(r"bogus names\s*│\s*2 │", result.stderr)
+
+
+def test_ip_like_hosts_names_are_bogus(server: Server, tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.1 2130706433\n2001:db8::1 0x7f.1\n192.0.2.2 fine.example\n")
+    result = invoke(server[1], "--hosts", str(hosts), "--summary")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.splitlines(keepends=True) == [
+        *LINES[:2],
+        log_line("fine.example"),
+        LINES[3],
+    ]
+    assert re.search(r"bogus names\s*│\s*2 │", result.stderr)
+
+
+@pytest.mark.timeout(60)
+def test_locked_cache_goes_on_without_it(server: Server, tmp_path: Path) -> None:
+    """Another process holds the cache exclusively: after a short wait the run goes on
+    without it, one warning line, every line written, exit status 0."""
+    cache = str(tmp_path / "cache.db")
+    invoke(server[1], "--cache", cache, stdin=b"")
+    holder = sqlite3.connect(cache, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        ns = ["--nameserver", f"127.0.0.1:{server[1]}", "--timeout", "0.2", "--lifetime", "0.5"]
+        done = subprocess.run(
+            [sys.executable, "-m", "webresolve", *ns, "--cache", cache],
+            input=b"".join(LINES),
+            capture_output=True,
+            timeout=25,
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"".join(RESOLVED)
+    warning = done.stderr.decode().splitlines()
+    assert len(warning) == 1 and "locked" in warning[0] and "without it" in warning[0]
+
+
+def test_buffer_and_window_options(server: Server) -> None:
+    """No memory for held lines and one address at a time: still every line, in order."""
+    result = invoke(server[1], "--buffer", "0", "--window", "1", "--summary")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b"".join(RESOLVED)
+    assert "lines held on disk" in result.stderr
+
+
+def open_files(pid: int) -> list[str]:
+    """What the process's descriptors point at (those closed while looking are skipped)."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            targets.append(os.readlink(fd))
+    return targets
+
+
+@pytest.mark.timeout(60)
+def test_spill_file_is_in_tmpdir_and_never_named(dns_thread: Server, tmp_path: Path) -> None:
+    """Behind a black hole, held lines go to a file in $TMPDIR that has no name from the
+    start: the running process holds it open, the directory stays empty, and nothing is
+    left after the process is killed."""
+    fake, port = dns_thread
+    fake.add("198.51.100.1", None, Behaviour.DROP)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    log = tmp_path / "access_log"
+    log.write_bytes(
+        log_line("198.51.100.1") + b"".join(log_line("-", f"/{n}") for n in range(50_000))
+    )
+    ns = ["--nameserver", f"127.0.0.1:{port}", "--timeout", "20", "--lifetime", "20"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webresolve", *ns, "--buffer", "0", str(log)],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(spool)},
+    )
+    try:
+        held: list[str] = []
+        for _ in range(400):
+            held = [t for t in open_files(proc.pid) if t.startswith(str(spool))]
+            if held or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert held and all(t.endswith("(deleted)") for t in held), held
+        assert list(spool.iterdir()) == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert list(spool.iterdir()) == []

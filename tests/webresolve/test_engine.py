@@ -179,6 +179,12 @@ def test_hostile_names_never_come_out(run: Run) -> None:
         "192.0.2.1": dns.name.Name((b'evil" "x', b"com", b"")),
         "192.0.2.2": dns.name.Name((b"new\nline", b"com", b"")),
         "192.0.2.3": dns.name.from_text("192.0.2.200."),
+        "192.0.2.5": dns.name.from_text("127.1."),
+        "192.0.2.6": dns.name.from_text("10.0.0.01."),
+        "192.0.2.7": dns.name.from_text("2130706433."),
+        "192.0.2.8": dns.name.from_text("0x7f.1."),
+        "192.0.2.9": dns.name.from_text("1.2.3.4.5."),
+        "192.0.2.10": dns.name.from_text("0x7f.0x0.0x0.0x1."),
         "192.0.2.4": dns.name.Name((b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 61, b"")),
     }
 
@@ -187,8 +193,31 @@ def test_hostile_names_never_come_out(run: Run) -> None:
             s.add(address, name)
 
     names, stats, _ = run(lookup(setup, [a.encode() for a in hostile]))
-    assert names == [None] * 3 + [b".".join([b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 61])]
-    assert stats.bogus == 3
+    assert names == [None] * 9 + [b".".join([b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 61])]
+    assert stats.bogus == 9
+
+
+POSING = ["127.1", "10.0.0.01", "2130706433", "0x7f.1", "1.2.3.4.5", "evil host\n\x1b[31m"]
+
+
+def test_cache_and_hosts_names_pass_the_same_rule(run: Run, tmp_path: Path) -> None:
+    """A poisoned cache row or a hosts line is judged as a PTR is: refused, counted bogus,
+    and (being already stored) not written back."""
+    cache = Cache(str(tmp_path / "c.db"))
+    for i, name in enumerate(POSING):
+        cache.put(f"192.0.2.{i}", name, 100, 990.0)
+    cache.put("192.0.2.99", "fine.example", 100, 990.0)
+    hosts = {f"198.51.100.{i}": name for i, name in enumerate(POSING)}
+    hosts["198.51.100.99"] = "ok.example."
+    fields = [a.encode() for a in (*hosts, *(f"192.0.2.{i}" for i in range(len(POSING))))]
+    fields.append(b"192.0.2.99")
+    names, stats, server = run(lookup(lambda s: None, fields, cache=cache, hosts=hosts))
+    cache.close()
+    assert names == [None] * len(POSING) + [b"ok.example"] + [None] * len(POSING) + [
+        b"fine.example"
+    ]
+    assert stats.bogus == 2 * len(POSING) and stats.resolved == 2
+    assert (stats.hosts_hits, stats.cache_hits, stats.queries) == (len(hosts), len(POSING) + 1, 0)
 
 
 def test_verify(run: Run) -> None:
@@ -302,3 +331,18 @@ def test_same_answers_as_dnspythons_resolver(run: Run) -> None:
     ours, theirs = run(go())
     assert theirs == ["one.example", "six.example", "NXDOMAIN", "NoAnswer", "NoNameservers"]
     assert ours == [b"one.example", b"six.example", None, None, None]
+
+
+def test_only_address_fields_are_remembered(run: Run) -> None:
+    """Names and garbage in the address field cost no memory per distinct value."""
+
+    async def go() -> tuple[int, int]:
+        engine = Engine(Settings(()), Stats(), hosts={"192.0.2.1": "one.example"})
+        async with engine:
+            fields = [b"host%d.example" % n for n in range(500)] + [b"-", b"cafe", b"::g"]
+            assert all(engine.future_for(f) is None for f in fields)
+            spellings = [b"192.0.2.1", b"::ffff:192.0.2.1", b"::FFFF:c000:0201"]
+            assert len({id(engine.future_for(f)) for f in spellings}) == 1
+            return len(engine._by_field), engine.stats.addresses
+
+    assert run(go()) == (3, 1)

@@ -59,6 +59,18 @@ def test_is_ipv6() -> None:
         ("2001:db8::1", False),
         ("ünïcode.com", False),
         ("a.b\x00c", False),
+        ("3com.com", True),
+        ("1.host.example", True),
+        ("0x7f.example", True),
+        ("host.123", False),
+        ("127.1", False),
+        ("10.0.0.01", False),
+        ("2130706433", False),
+        ("0x7f.1", False),
+        ("1.2.3.4.5", False),
+        ("0x7f", False),
+        ("0x7f.0x0.0x0.0x1", False),
+        ("0X7F.0.1", False),
     ],
 )
 def test_valid_hostname(name: str, valid: bool) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dns.reversename
 import pytest
@@ -27,6 +29,7 @@ async def pipeline(
     *,
     field: int = 1,
     window: int = 10000,
+    budget: int = 32 << 20,
     **options: object,
 ) -> tuple[list[bytes], Stats, FakeDns]:
     server = FakeDns(seed=7)
@@ -37,7 +40,9 @@ async def pipeline(
     progress: list[int] = []
     settings = Settings((Nameserver("127.0.0.1", port),), **options)  # type: ignore[arg-type]
     async with Engine(settings, stats) as engine:
-        await resolve_lines(lines, out.append, engine, field, window, progress.append)
+        await resolve_lines(
+            lines, out.append, engine, field, window, budget=budget, on_progress=progress.append
+        )
     server.close()
     assert sum(progress) == len(out)
     return out, stats, server
@@ -77,39 +82,103 @@ def test_order_and_completeness_100k_lines_random_delays(run: Run) -> None:
     assert stats.lines == 100_000 and stats.with_name == 1
 
 
-def test_window_bounds_what_is_read_ahead(run: Run) -> None:
-    consumed = 0
-    first_write_at: list[int] = []
-
-    def lines() -> Iterator[bytes]:
-        nonlocal consumed
-        for n in range(1000):
-            consumed += 1
-            yield log_line("192.0.2.1" if n == 0 else "-", f"/{n}")
+@pytest.mark.timeout(120)
+def test_black_holes_do_not_hold_lookups_back(run: Run) -> None:
+    """Four addresses that never answer, early in a log longer than anything held back
+    before: every later address is asked before the first black hole's lifetime is over
+    (on the server's clock), so the waits overlap instead of following one another."""
+    holes = [f"198.51.100.{i}" for i in range(4)]
+    named = {f"10.0.{i // 200}.{i % 200 + 1}": f"h{i}.example.net" for i in range(400)}
+    addresses = list(named)  # address k first seen at line 29 k, then again at random
+    lines = [log_line(addresses[n // 29 % 400], f"/{n}") for n in range(12_000)]
+    for n, hole in enumerate(holes):
+        lines[n * 2500] = log_line(hole, "/hole")
+    lifetime = 3.0  # retries enough that the lifetime, not the attempts, ends a black hole
 
     def setup(s: FakeDns) -> None:
-        s.add("192.0.2.1", "slow.example", delay=0.3)
+        for address, name in named.items():
+            s.add(address, name)
+        for hole in holes:
+            s.add(hole, None, Behaviour.DROP)
+
+    out, stats, server = run(pipeline(setup, lines, timeout=1.0, lifetime=lifetime, retries=9))
+    first: dict[str, float] = {}
+    for at, name in server.log:
+        first.setdefault(name, at)
+    hole_began = first[dns.reversename.from_address(holes[0]).to_text()]
+    asked = [first[dns.reversename.from_address(a).to_text()] for a in named]
+    assert max(asked) < hole_began + lifetime
+    assert [line.split(b" ", 1)[0] for line in out] == [
+        named.get(a, a).encode() for a in (ln.split(b" ", 1)[0].decode() for ln in lines)
+    ]
+    assert all(server.queries[dns.reversename.from_address(a).to_text()] == 1 for a in named)
+    assert stats.timeout == 4 and stats.resolved == 400
+
+
+def test_unanswered_addresses_are_bounded(run: Run) -> None:
+    """Reading pauses while ``window`` distinct addresses wait for an answer."""
+    holes = [f"198.51.100.{i}" for i in range(30)]
+    seen: list[int] = []
 
     async def go() -> list[bytes]:
         server = FakeDns()
-        setup(server)
+        for hole in holes:
+            server.add(hole, None, Behaviour.DROP)
         port = await start(server)
         out: list[bytes] = []
-
-        def write(line: bytes) -> None:
-            if not out:
-                first_write_at.append(consumed)
-            out.append(line)
-
-        settings = Settings((Nameserver("127.0.0.1", port),))
+        settings = Settings((Nameserver("127.0.0.1", port),), timeout=0.2, lifetime=0.2)
         async with Engine(settings, Stats()) as engine:
-            await resolve_lines(lines(), write, engine, window=50)
+
+            def lines() -> Iterator[bytes]:
+                for n in range(300):
+                    seen.append(engine.unanswered)
+                    yield log_line(holes[n % 30] if n < 60 else "-", f"/{n}")
+
+            await resolve_lines(lines(), out.append, engine, window=5)
         server.close()
         return out
 
     out = run(go())
-    assert len(out) == 1000 and out[0].startswith(b"slow.example ")
-    assert first_write_at == [51]
+    assert len(out) == 300 and max(seen) == 4  # the 5th unanswered one pauses reading
+    assert out == [log_line(holes[n % 30] if n < 60 else "-", f"/{n}") for n in range(300)]
+
+
+@pytest.mark.timeout(120)
+def test_spill_keeps_order_and_loses_nothing(run: Run, tmp_path: Path) -> None:
+    """A black hole first and a memory budget of a few lines: the lines read during its
+    lifetime wait in the temporary file, in $TMPDIR (deleted), and come back in order,
+    byte for byte."""
+    named = {f"10.1.0.{i}": f"n{i}.example" for i in range(1, 201)}
+    rng = random.Random(5)
+    lines = [log_line("198.51.100.1", "/hole")]
+    for n in range(20_000):
+        pick = rng.random()
+        if pick < 0.05:
+            lines.append(
+                b"-" + bytes(rng.randrange(256) for _ in range(40)).replace(b"\n", b"") + b"\n"
+            )
+        else:
+            lines.append(log_line(rng.choice(list(named)), f"/{n}" + "x" * rng.randrange(3000)))
+    lines.append(b"10.1.0.7 last line without a newline")
+
+    def setup(s: FakeDns) -> None:
+        for address, name in named.items():
+            s.add(address, name)
+        s.add("198.51.100.1", None, Behaviour.DROP)
+
+    tempfile.tempdir = str(tmp_path)
+    try:
+        out, stats, _ = run(pipeline(setup, lines, budget=4096, timeout=2.0, lifetime=2.0))
+    finally:
+        tempfile.tempdir = None
+    expected = []
+    for line in lines:
+        head, sep, rest = line.partition(b" ")
+        name = named.get(head.decode("ascii", "replace"))
+        expected.append(line if name is None or not sep else name.encode() + sep + rest)
+    assert out == expected
+    assert stats.spilled > 1000 and stats.lines == len(lines)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_second_field_and_untouched_lines(run: Run) -> None:
