@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import timeit
+from collections.abc import Callable
 
 from pen.conntable import ConnectionTable
 
@@ -24,20 +25,19 @@ def main() -> None:
     args = parser.parse_args()
     conns = [_Conn() for _ in range(args.open)]
 
-    def plain() -> None:
-        table: set[_Conn] = set()
-        for conn in conns:
-            table.add(conn)
-        for conn in conns:
-            table.discard(conn)
+    def churn(make: Callable[[], set[_Conn] | ConnectionTable[_Conn]]) -> Callable[[], None]:
+        """Open every connection, then close every one, on a fresh table."""
 
-    def numbered() -> None:
-        table: ConnectionTable[_Conn] = ConnectionTable()
-        for conn in conns:
-            table.add(conn)
-        for conn in conns:
-            table.discard(conn)
+        def run() -> None:
+            table = make()
+            for conn in conns:
+                table.add(conn)
+            for conn in conns:
+                table.discard(conn)
 
+        return run
+
+    plain, numbered = churn(set), churn(ConnectionTable)
     best = {"set": float("inf"), "ConnectionTable": float("inf")}
     for _ in range(args.rounds):
         for name, fn in (("set", plain), ("ConnectionTable", numbered)):
