@@ -18,16 +18,27 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .commands import run_lines
+from . import upstream
+from .commands import run_file
 from .config import ListenSpec, Settings, TlsSettings
-from .control import ControlProtocol
-from .errors import StartupError
+from .conntable import (
+    CONNECTED,
+    CONNECTING,
+    EOF_DOWN,
+    EOF_UP,
+    ConnectionInfo,
+    ConnectionTable,
+    LiveTraffic,
+)
+from .control import ControlPort
+from .errors import PenError, StartupError
 from .httpscan import HEAD_TIMEOUT, REFUSALS
 from .idle import IdleSweep
+from .idlers import Idlers
 from .logsink import PenLog
 from .servers import Server
 from .state import PenState
-from .stats import render_status
+from .statuspage import ConnectionRow, render_status
 from .tcp import NO_DESCRIPTORS, ClientSide
 from .trace import client_class
 
@@ -119,7 +130,8 @@ class ProxyState:
         self.loop = loop
         settings = core.settings
         self.log = PenLog(None)
-        self.conns: set[ClientSide] = set()
+        self.conns: ConnectionTable[ClientSide] = ConnectionTable()
+        self.idlers = Idlers(self)
         self.proxy_protocol = settings.proxy_protocol
         self.scheme = "https" if settings.tls is not None else "http"
         self.listen_sock: socket.socket | None = None
@@ -322,21 +334,30 @@ class ProxyState:
         self.sweeper = self.loop.call_later(SWEEP, self._sweep_connects)
 
     # -- hooks for the command interpreter -------------------------------------------------
-    def reopen_log(self) -> None:
-        """Point the log at settings.log and reopen it."""
-        self.log.target = self.core.settings.log
-        self.log.reopen()
+    def reopen_log(self, target: str | None) -> None:
+        """Switch pen.log to ``target``: the new one is opened before the old one is closed,
+        so a target that cannot be opened leaves the old log open and logging."""
+        if target is None:
+            self.log.target = None
+            self.log.reopen()
+            return
+        new = PenLog(target)
+        new.written, new.dropped = self.log.written, self.log.dropped  # counters go on
+        self.log.close()
+        self.log = new
 
     def request_exit(self) -> None:
         """Stop as on SIGTERM."""
         self.stop_event.set()
 
     def status_page(self) -> str | None:
-        """Write the -w file and return its HTML."""
+        """Write the -w file and return its HTML (in place, as pen: the -u user may own only
+        the file, not its directory)."""
         path = self.core.settings.web_stats
         if not path:
             return None
-        page = render_status(self.core, len(self.conns), time.time())
+        page = render_status(self.core, self.connection_rows(), self.live_traffic(),
+                             time.time())
         with open(path, "w", encoding="utf-8") as out:
             out.write(page)
         return page
@@ -351,13 +372,93 @@ class ProxyState:
         logging.getLogger("pen").setLevel(level)
         self.client_class = client_class(self.core.settings.debug)
 
+    def connection(self, number: int) -> ConnectionInfo | None:
+        """``connection N``: pen's fields for an open connection."""
+        conn = self.conns.get(number)
+        if conn is None:
+            return None
+        state = _state_bits(conn)
+        pend = conn.held + conn.transport.get_write_buffer_size()
+        if conn.up is not None:
+            pend += conn.up.get_write_buffer_size()
+        addresses = [c.address for c in self.core.clients]
+        client = addresses.index(conn.address) if conn.address in addresses else -1
+        return ConnectionInfo(state, _fileno(conn.transport), _fileno(conn.up), client,
+                              conn.index, pend)
+
+    def close_connection(self, number: int) -> None:
+        """``close N``: abort both sides of connection N."""
+        conn = self.conns.get(number)
+        if conn is not None:
+            if conn.up is not None:
+                conn.up.abort()
+            conn.transport.abort()
+
+    def live_traffic(self) -> LiveTraffic:
+        """``servers``/``recent``: bytes of the open connections (added to the tables when
+        they close)."""
+        by_server: dict[int, tuple[int, int]] = {}
+        by_client: dict[str, tuple[int, int]] = {}
+        for conn in self.conns:
+            if conn.up is None or conn.released:
+                continue
+            sent = conn.sent
+            received = conn.upstream.received if conn.upstream is not None else 0
+            to_server, from_server = by_server.get(conn.index, (0, 0))
+            by_server[conn.index] = (to_server + sent, from_server + received)
+            to_client, from_client = by_client.get(conn.address, (0, 0))
+            by_client[conn.address] = (to_client + received, from_client + sent)
+        return LiveTraffic(by_server, by_client)
+
+    def socket_owner(self, fd: int) -> int:
+        """``socket FD``: the connection using descriptor FD."""
+        for number, conn in self.conns.items():
+            if fd in (_fileno(conn.transport), _fileno(conn.up)):
+                return number
+        return -1
+
+    def connection_rows(self) -> list[ConnectionRow]:
+        """The open connections for the status page."""
+        rows = []
+        for number, conn in self.conns.items():
+            state = "open" if _state_bits(conn) & CONNECTED else "connecting"
+            received = conn.upstream.received if conn.upstream is not None else 0
+            rows.append(ConnectionRow(number, conn.address, conn.index, state, conn.sent,
+                                      received))
+        return rows
+
+    def idlers_changed(self) -> int:
+        """``idlers N``: open or close idle upstream connections."""
+        return self.idlers.adjust()
+
+    def source_error(self, address: str) -> str | None:
+        """``source IP``: can upstream sockets bind there?"""
+        return upstream.source_error(address)
+
+    def transparent_error(self) -> str | None:
+        """``transparent``: can this process set IP_TRANSPARENT?"""
+        return upstream.transparent_error()
+
+    @property
+    def fastclose_up(self) -> bool:
+        """tcp_fastclose up|both: the server's EOF closes the whole connection."""
+        return self.core.settings.tcp_fastclose in ("up", "both")
+
+    @property
+    def fastclose_down(self) -> bool:
+        """tcp_fastclose down|both: the client's EOF closes the whole connection."""
+        return self.core.settings.tcp_fastclose in ("down", "both")
+
     # -- signals -----------------------------------------------------------------------------
     def hangup(self) -> None:
         """SIGHUP: reopen the log file (rotation) and re-run the -F file."""
-        try:
-            self.log.reopen()
-        except OSError as exc:
-            logger.error("cannot reopen log %s: %s", self.log.target, exc)
+        target = self.core.settings.log
+        if target and not PenLog.is_netlog(target):
+            try:
+                self.reopen_log(target)
+            except OSError as exc:
+                logger.error("cannot reopen log %s (still logging to the old file): %s",
+                             target, exc.strerror or exc)
         self.reread_config()
 
     def reread_config(self) -> None:
@@ -366,10 +467,9 @@ class ProxyState:
         if not path:
             return
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as lines:
-                for reply in run_lines(self.core, lines, time.time()):
-                    logger.debug("%s", reply.rstrip("\n"))
-        except OSError as exc:
+            for reply in run_file(self.core, path, time.time()):
+                logger.debug("%s", reply.rstrip("\n"))
+        except (OSError, PenError) as exc:
             logger.error("cannot read %s: %s", path, exc)
 
     def user_stats(self) -> None:
@@ -385,6 +485,7 @@ class ProxyState:
         self.stopping = True
         self.sweeper.cancel()
         self.idler.cancel()
+        self.idlers.close()
         if self.server is not None:
             self.server.close()
             self.server = None
@@ -399,6 +500,30 @@ class ProxyState:
                 conn.up.abort()
         await asyncio.sleep(0)
         self.log.close()
+
+
+def check_upstream_settings(settings: Settings) -> None:
+    """``source`` and ``transparent`` given by -o or -F, checked as the control port does.
+
+    :raises StartupError: upstream sockets could not be set up that way.
+    """
+    error = upstream.source_error(settings.source) if settings.source else None
+    if error is not None:
+        raise StartupError(f"unable to set source address to '{settings.source}': {error}")
+    error = upstream.transparent_error() if settings.transparent else None
+    if error is not None:
+        raise StartupError(f"transparent: {error}")
+
+
+def _state_bits(conn: ClientSide) -> int:
+    """pen's connection state bits (see conntable) for ``connection N``."""
+    state = CONNECTED if conn.up is not None else CONNECTING
+    return state | (EOF_UP if conn.eof_up else 0) | (EOF_DOWN if conn.eof_down else 0)
+
+
+def _fileno(transport: asyncio.BaseTransport | None) -> int:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return sock.fileno() if sock is not None else -1
 
 
 def drop_privileges(settings: Settings) -> None:
@@ -467,6 +592,7 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
     settings = core.settings
     proxy = ProxyState(core, loop)
     core.hooks = proxy
+    check_upstream_settings(settings)
     if settings.tls is not None:
         proxy.ssl = tls_context(settings.tls)
     assert settings.listen is not None
@@ -475,7 +601,11 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
         from .config import parse_listen
 
         control_sock = open_listener(parse_listen(settings.control), 50)
-        control_server = await loop.create_server(lambda: ControlProtocol(proxy), sock=control_sock)
+        control = ControlPort(proxy)
+        if control_sock.family == socket.AF_UNIX:
+            control_server = await loop.create_unix_server(control.protocol, sock=control_sock)
+        else:
+            control_server = await loop.create_server(control.protocol, sock=control_sock)
     metrics_server = await start_metrics(proxy, settings.metrics) if settings.metrics else None
     proxy.listen_sock = open_listener(settings.listen, settings.backlog, settings.udp)
     udp: UdpListener | None = None
@@ -487,9 +617,10 @@ async def serve_forever(core: PenState, on_ready: Callable[[], None] | None = No
     loop.set_exception_handler(proxy.loop_error)
     drop_privileges(settings)
     try:
-        proxy.reopen_log()
+        proxy.reopen_log(settings.log)
     except OSError as exc:
         raise StartupError(f"cannot open log {settings.log}: {exc}") from None
+    proxy.idlers.adjust()
     if settings.pidfile:
         write_pidfile(settings.pidfile)
     for signum, action in (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from . import completion
-from .commands import execute, run_lines
+from .commands import execute, run_file
 from .config import Settings, TlsSettings, parse_listen, parse_server
 from .errors import PenError, StartupError
 from .loops import LOOPS, loop_factory
@@ -211,9 +211,11 @@ def parse_args(argv: list[str]) -> Invocation:
             inv.loop = "asyncio"
     if not args:
         raise UsageError("missing LISTEN address")
-    if len(args) < 2:
+    if len(args) < 2 and not (settings.config_file or inv.commands):
+        # With -F or -o the servers may come from those commands, as in pen.
         raise UsageError("no servers given")
     settings.listen = parse_listen(args[0], settings.udp)
+    settings.listen_text = args[0]
     port = settings.listen.port
     settings.servers = [parse_server(a, port, settings.udp) for a in args[1:]]
     if "-e" in inv.special:
@@ -308,10 +310,12 @@ def start(inv: Invocation) -> int:
         for command in inv.commands:
             sys.stdout.write(execute(core, command, now))
         if settings.config_file:
-            with open(settings.config_file, encoding="utf-8", errors="surrogateescape") as lines:
-                sys.stdout.write("".join(run_lines(core, lines, now)))
+            sys.stdout.write("".join(run_file(core, settings.config_file, now)))
         sys.stdout.flush()
-    except (PenError, OSError) as exc:
+    except OSError as exc:
+        sys.stderr.write(f"pen: cannot read config file {exc.filename}: {exc.strerror}\n")
+        return 1
+    except PenError as exc:
         sys.stderr.write(f"pen: {exc}\n")
         return 1
     verdict = -1 if settings.foreground else _daemonize()

@@ -8,19 +8,27 @@ setting. Unknown commands answer pen's "ignoring" message so scripts see the sam
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
 from collections.abc import Callable, Iterable
 
 from .acl import ACL_COUNT, parse_entry
 from .config import parse_port, resolve_host
-from .errors import PenError
+from .conntable import ConnectionInfo
+from .errors import IncludeLoop, PenError
+from .savecfg import render_config
 from .state import PenState
 
 Handler = Callable[[PenState, list[str], float], str]
+
+logger = logging.getLogger("pen.error")
 
 FLAGS = {
     "ascii": "ascii",
     "hash": "hash",
     "http": "http",
+    "keepalive": "keepalive",
     "prio": "prio",
     "roundrobin": "roundrobin",
     "stubborn": "stubborn",
@@ -30,6 +38,10 @@ FLAGS = {
 
 MODE_FLAGS = ("hash", "roundrobin", "stubborn", "weight", "prio")
 
+FASTCLOSE = ("up", "down", "both", "off")
+
+INCLUDE_DEPTH = 16
+"""Nesting allowed for ``include`` (a loop is refused before it runs)."""
 
 
 def split_line(line: str) -> list[str]:
@@ -95,9 +107,16 @@ def _acl(state: PenState, args: list[str], now: float) -> str:
     if not 0 <= index < ACL_COUNT:
         return ""
     try:
-        state.acls.add(index, parse_entry(args[1:]))
+        entry = parse_entry(args[1:])
     except PenError as exc:
         return f"{exc}\n"
+    defined = state.acl_defined
+    if defined is not None and index not in defined:
+        # A config file defines the lists it names: re-reading it on HUP replaces them
+        # instead of appending the same entries again (pen duplicated them).
+        defined.add(index)
+        state.acls.clear(index)
+    state.acls.add(index, entry)
     return ""
 
 
@@ -111,39 +130,55 @@ def _acl_setting(name: str) -> Handler:
 
 
 def _server(state: PenState, args: list[str], now: float) -> str:
-    """``server N key value ...``: change one backend, growing the table as needed."""
+    """``server N key value ...``: change one backend, growing the table as needed.
+
+    Every value is checked before anything changes, so a bad address or port answers an
+    error line and leaves the server as it was (pen applied the keys before it).
+    """
     if not args or _int(args[0], -1) < 0:
         return ""
-    server = state.table.grow(int(args[0]))
+    index = int(args[0])
+    udp = state.settings.udp
+    changes: dict[str, int | str] = {}
+    address: str | None = None
+    blacklist: int | None = None
     words = args[1:]
-    while len(words) >= 2:
-        key, value, words = words[0], words[1], words[2:]
-        if key == "address":
-            try:
-                server.family, server.address = resolve_host(value, server.port, state.settings.udp)
-            except PenError:
-                return ""
-        elif key == "port":
-            try:
-                server.port = parse_port(value, "port", state.settings.udp)
-            except PenError:
-                server.port = 0
-        elif key == "blacklist":
-            state.table.set_blacklist(server, _int(value), now)
-        elif key in ("acl", "hard", "weight", "prio"):
-            setattr(server, key, _int(value))
-        elif key == "max":
-            server.maxc = _int(value)
+    try:
+        for key, value in zip(words[::2], words[1::2], strict=False):
+            if key == "address":
+                address = value
+            elif key == "port":
+                changes["port"] = parse_port(value, "port", udp)
+            elif key == "blacklist":
+                blacklist = _int(value)
+            elif key in SERVER_NUMBERS:
+                changes[SERVER_NUMBERS[key]] = _int(value)
+        if address is not None:
+            changes["family"], changes["address"] = resolve_host(address, 0, udp)
+    except PenError as exc:
+        return f"server {index}: {exc}\n"
+    server = state.table.grow(index)
+    for field, setting in changes.items():
+        setattr(server, field, setting)
+    if blacklist is not None:
+        state.table.set_blacklist(server, blacklist, now)
     return ""
 
 
+SERVER_NUMBERS = {"acl": "acl", "hard": "hard", "weight": "weight", "prio": "prio", "max": "maxc"}
+"""``server N`` keys that take a number, and the Server field each sets."""
+
+
 def _servers(state: PenState, args: list[str], now: float) -> str:
-    """One line per backend; byte counts grow when a connection closes."""
-    return "".join(
-        f"{i} addr {s.address} port {s.port} conn {s.conns} max {s.maxc} hard {s.hard} "
-        f"weight {s.weight} prio {s.prio} sx {s.sx} rx {s.rx}\n"
-        for i, s in enumerate(state.table.servers)
-    )
+    """One line per backend; byte counts include the connections still open, as pen's."""
+    live = state.hooks.live_traffic().by_server
+    lines = []
+    for i, s in enumerate(state.table.servers):
+        sx, rx = live.get(i, (0, 0))
+        lines.append(f"{i} addr {s.address} port {s.port} conn {s.conns} max {s.maxc} "
+                     f"hard {s.hard} weight {s.weight} prio {s.prio} sx {s.sx + sx} "
+                     f"rx {s.rx + rx}\n")
+    return "".join(lines)
 
 
 def _mode(state: PenState, args: list[str], now: float) -> str:
@@ -153,17 +188,28 @@ def _mode(state: PenState, args: list[str], now: float) -> str:
 
 def _recent(state: PenState, args: list[str], now: float) -> str:
     seconds = _int(args[0], 300) if args else 300
-    return "".join(
-        f"{c.address} connects {c.connects} sx {c.sx} rx {c.rx}\n"
-        for c in state.clients.recent(now, seconds)
-    )
+    live = state.hooks.live_traffic().by_client
+    lines = []
+    for c in state.clients.recent(now, seconds):
+        sx, rx = live.get(c.address, (0, 0))
+        lines.append(f"{c.address} connects {c.connects} sx {c.sx + sx} rx {c.rx + rx}\n")
+    return "".join(lines)
 
 
 def _log(state: PenState, args: list[str], now: float) -> str:
+    """``log [FILE|HOST:PORT]``: switch pen.log; if the new target cannot be opened the old
+    one stays open and keeps logging."""
     if args:
+        try:
+            state.hooks.reopen_log(args[0])
+        except (OSError, ValueError) as exc:
+            return f"log: cannot open {args[0]}: {_reason(exc)}\n"
         state.settings.log = args[0]
-        state.hooks.reopen_log()
     return f"{state.settings.log}\n" if state.settings.log else ""
+
+
+def _reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _web_stats(state: PenState, args: list[str], now: float) -> str:
@@ -173,7 +219,10 @@ def _web_stats(state: PenState, args: list[str], now: float) -> str:
 
 
 def _status(state: PenState, args: list[str], now: float) -> str:
-    page = state.hooks.status_page()
+    try:
+        page = state.hooks.status_page()
+    except OSError as exc:
+        return f"status: cannot write {state.settings.web_stats}: {_reason(exc)}\n"
     return page if page is not None else "Unable to create webstats\n"
 
 
@@ -204,13 +253,58 @@ def _control(state: PenState, args: list[str], now: float) -> str:
 
 
 def _include(state: PenState, args: list[str], now: float) -> str:
+    """``include FILE``: run FILE's commands. As in pen, their replies are not the answer
+    (pen prints them on its stdout; here they go to the debug log); only a file that cannot
+    be read or an include loop is answered."""
     if not args:
         return ""
     try:
-        with open(args[0], encoding="utf-8", errors="surrogateescape") as lines:
-            return "".join(run_lines(state, lines, now))
-    except OSError as exc:
-        return f"include: {exc}\n"
+        replies = run_file(state, args[0], now)
+    except (OSError, PenError) as exc:
+        return f"include: {_reason(exc) if isinstance(exc, OSError) else exc}\n"
+    for reply in replies:
+        logger.debug("%s: %s", args[0], reply.rstrip("\n"))
+    return ""
+
+
+def _check_includes(path: str, chain: list[str]) -> None:
+    """Follow the ``include`` lines below ``path``; a file met again on the way is a loop.
+
+    :raises IncludeLoop: a loop, or nesting deeper than INCLUDE_DEPTH.
+    :raises OSError: a file cannot be read.
+    """
+    real = os.path.realpath(path)
+    chain = [*chain, path]
+    if real in (os.path.realpath(p) for p in chain[:-1]):
+        raise IncludeLoop(chain)
+    if len(chain) > INCLUDE_DEPTH:
+        raise IncludeLoop(chain, f"nested deeper than {INCLUDE_DEPTH}")
+    with open(path, encoding="utf-8", errors="surrogateescape") as lines:
+        includes = [w[1] for w in map(split_line, lines) if len(w) > 1 and w[0] == "include"]
+    for inner in includes:
+        _check_includes(inner, chain)
+
+
+def run_file(state: PenState, path: str, now: float) -> list[str]:
+    """Run a config file (-F, HUP, ``include``) and collect its non-empty replies.
+
+    The include tree is checked first, so a loop runs no line at all. The ``acl`` lines of
+    one run redefine the lists they name (see ``_acl``).
+
+    :raises IncludeLoop: the file includes itself.
+    :raises OSError: the file (or one it includes) cannot be read.
+    """
+    _check_includes(path, [])
+    with open(path, encoding="utf-8", errors="surrogateescape") as lines:
+        text = lines.read()
+    outer = state.acl_defined is None
+    if outer:
+        state.acl_defined = set()
+    try:
+        return run_lines(state, text.splitlines(), now)
+    finally:
+        if outer:
+            state.acl_defined = None
 
 
 def _no(state: PenState, args: list[str], now: float) -> str:
@@ -223,8 +317,10 @@ def _no(state: PenState, args: list[str], now: float) -> str:
     elif name == "acl" and len(args) > 1 and 0 <= _int(args[1], -1) < ACL_COUNT:
         state.acls.clear(int(args[1]))
     elif name == "log":
+        state.hooks.reopen_log(None)
         state.settings.log = None
-        state.hooks.reopen_log()
+    elif name == "transparent":
+        state.settings.transparent = False
     elif name == "web_stats":
         state.settings.web_stats = None
     return ""
@@ -259,30 +355,171 @@ def _float_setting(name: str) -> Handler:
     return handler
 
 
+def _connection_number(args: list[str]) -> int:
+    """pen's N for ``close``/``connection``: missing or not a number means 0."""
+    return _int(args[0]) if args else 0
+
+
+def _in_range(state: PenState, number: int) -> bool:
+    return 0 <= number < state.settings.conn_max
+
+
+def _close(state: PenState, args: list[str], now: float) -> str:
+    """``close [N]``: cut connection N (both sides), as pen's slot numbers go."""
+    number = _connection_number(args)
+    if not _in_range(state, number):
+        return f"Connection {number} out of range\n"
+    state.hooks.close_connection(number)
+    return f"Forcibly closing connection {number}\n"
+
+
+def _connection(state: PenState, args: list[str], now: float) -> str:
+    """``connection [N]``: pen's five-line view of one slot (free slots show zeros)."""
+    number = _connection_number(args)
+    if not _in_range(state, number):
+        return f"Connection {number} out of range\n"
+    info = state.hooks.connection(number) or ConnectionInfo()
+    return (
+        f"Connection {number}:\nstate = {info.state}\n"
+        f"downfd = {info.downfd}, upfd = {info.upfd}\n"
+        f"client = {info.client}, server = {info.server}\npend = {info.pend}\n"
+    )
+
+
+def _socket(state: PenState, args: list[str], now: float) -> str:
+    fd = _connection_number(args)
+    return f"Socket {fd} belongs to connection {state.hooks.socket_owner(fd)}\n"
+
+
+def _idlers(state: PenState, args: list[str], now: float) -> str:
+    """``idlers [N]``: keep N idle upstream connections; shows open/wanted."""
+    if args:
+        state.settings.idlers = max(0, _int(args[0]))
+    return f"Idlers: {state.hooks.idlers_changed()}/{state.settings.idlers}\n"
+
+
+def _tcp_fastclose(state: PenState, args: list[str], now: float) -> str:
+    if not args:
+        return "do_cmd: ignoring tcp_fastclose without argument\n"
+    state.settings.tcp_fastclose = args[0] if args[0] in FASTCLOSE else "off"
+    return ""
+
+
+def _source(state: PenState, args: list[str], now: float) -> str:
+    """``source IP``: bind upstream connects to IP; one this host cannot bind is refused
+    (pen took any address and then failed every connect)."""
+    if not args:
+        return f"{state.settings.source}\n" if state.settings.source else ""
+    try:
+        address = str(ipaddress.ip_address(args[0]))
+    except ValueError:
+        return f"unable to set source address to '{args[0]}'"
+    error = state.hooks.source_error(address)
+    if error is not None:
+        return f"unable to set source address to '{args[0]}': {error}\n"
+    state.settings.source = address
+    return ""
+
+
+def _transparent(state: PenState, args: list[str], now: float) -> str:
+    """``transparent``: connect upstream from the client's address (IPv4 clients)."""
+    error = state.hooks.transparent_error()
+    if error is not None:
+        return f"transparent: {error}\n"
+    state.settings.transparent = True
+    return ""
+
+
+def _listen(state: PenState, args: list[str], now: float) -> str:
+    """``listen``: show LISTEN; reopening it at runtime is refused (the listener stays)."""
+    if args:
+        return "listen: the listener cannot be moved at runtime; restart pen\n"
+    return f"{state.settings.listen_text}\n"
+
+
+def _tarpit_acl(state: PenState, args: list[str], now: float) -> str:
+    if args:
+        state.settings.tarpit_acl = _int(args[0], -1)
+    return f"tarpit_acl = {state.settings.tarpit_acl}"
+
+
+def _write(state: PenState, args: list[str], now: float) -> str:
+    """``write [FILE]``: save the running configuration (default: the -F file)."""
+    path = args[0] if args else state.settings.config_file
+    if not path:
+        return "write: no file given and no -F file\n"
+    text = render_config(state, path, now)
+    try:
+        with open(path, "w", encoding="utf-8", errors="surrogateescape") as out:
+            out.write(text)
+    except OSError as exc:
+        return f"write: cannot write {path}: {_reason(exc)}\n"
+    return ""
+
+
+def _unsupported(state: PenState, args: list[str], now: float) -> str:
+    """TLS tuning, DSR and the dummy responder: pen-suite does not have them; say so
+    rather than accept them silently."""
+    return "do_cmd: not supported by this pen\n"
+
+
+def _no_effect(state: PenState, args: list[str], now: float) -> str:
+    """Accepted in silence as pen does, with nothing to change here: the event backend
+    (chosen with -P/--loop before the loop starts), ``peek`` (unfinished in pen),
+    ``pending_max`` (pen's queue of half-read connections has no counterpart) and
+    ``abort_on_error`` (errors here exit with a status)."""
+    return ""
+
+
 HANDLERS: dict[str, Handler] = {
+    "abort_on_error": _no_effect,
     "acl": _acl,
     "blacklist": _number_setting("blacklist", 0),
     "client_acl": _acl_setting("client_acl"),
     "clients_max": _grow_setting("clients_max"),
     "conn_max": _grow_setting("conn_max"),
     "control": _control,
+    "close": _close,
+    "connection": _connection,
     "control_acl": _acl_setting("control_acl"),
     "debug": _debug,
+    "dsr_if": _unsupported,
+    "dsr_ip": _unsupported,
+    "dummy": _unsupported,
+    "epoll": _no_effect,
     "exit": _exit,
     "idle_timeout": _idle_timeout,
+    "idlers": _idlers,
     "include": _include,
+    "kqueue": _no_effect,
+    "listen": _listen,
     "log": _log,
     "mode": _mode,
     "no": _no,
+    "peek": _no_effect,
+    "pending_max": _no_effect,
     "pid": _pid,
+    "poll": _no_effect,
     "recent": _recent,
     "server": _server,
+    "select": _no_effect,
     "servers": _servers,
+    "socket": _socket,
+    "source": _source,
+    "ssl_ciphers": _unsupported,
+    "ssl_client_renegotiation_interval": _unsupported,
+    "ssl_ocsp_response": _unsupported,
+    "ssl_option": _unsupported,
+    "ssl_sni_path": _unsupported,
     "status": _status,
+    "tarpit_acl": _tarpit_acl,
+    "tcp_fastclose": _tcp_fastclose,
     "tcp_nodelay": _always_on,
     "timeout": _float_setting("timeout"),
     "tracking": _number_setting("tracking", 0),
+    "transparent": _transparent,
     "web_stats": _web_stats,
+    "write": _write,
     **{command: _flag(name) for command, name in FLAGS.items()},
 }
 
@@ -295,7 +532,12 @@ def execute(state: PenState, line: str, now: float) -> str:
     handler = HANDLERS.get(words[0])
     if handler is None:
         return f"do_cmd: ignoring command starting with '{words[0]}'\n"
-    return handler(state, words[1:], now)
+    try:
+        return handler(state, words[1:], now)
+    except (OSError, PenError, ValueError) as exc:
+        # Handlers answer their own errors; this keeps any other from ending a control
+        # connection or pen's startup with a traceback.
+        return f"{words[0]}: {exc}\n"
 
 
 def run_lines(state: PenState, lines: Iterable[str], now: float) -> list[str]:

@@ -194,3 +194,17 @@ class Settings:
     """--head-timeout: a request head must be complete this long after it began (-l/-H; 0 off)."""
     metrics: str | None = None
     """--metrics: where the Prometheus text page is served, ``[host:]port``."""
+    listen_text: str = ""
+    """LISTEN as typed on the command line (the ``listen`` command and ``write`` show it)."""
+    idlers: int = 0
+    """``idlers N``: idle upstream connections kept open, servers chosen round robin."""
+    tcp_fastclose: str = "off"
+    """``tcp_fastclose up|down|both|off``: which side's EOF closes the whole connection."""
+    source: str | None = None
+    """``source IP``: the local address upstream connects bind to."""
+    transparent: bool = False
+    """``transparent``: upstream connects bind to the client's own address (IP_TRANSPARENT)."""
+    keepalive: bool = False
+    """``keepalive``: SO_KEEPALIVE on upstream sockets."""
+    tarpit_acl: int = -1
+    """``tarpit_acl N``: kept and shown as pen does (tarpitting is part of DSR, absent here)."""

@@ -34,3 +34,15 @@ class ResolveError(PenError):
 
 class StartupError(PenError):
     """A condition that stops pen before it serves (socket, pid file, privileges)."""
+
+
+class IncludeLoop(PenError):
+    """A config file that includes itself, directly or through others (or nests too deep)."""
+
+    def __init__(self, chain: list[str], reason: str = "loop") -> None:
+        super().__init__(chain, reason)
+        self.chain = chain
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"include {self.reason}: " + " -> ".join(self.chain)

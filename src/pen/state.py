@@ -14,6 +14,7 @@ from typing import Protocol
 from .acl import Acls
 from .clients import ClientRecord, ClientTable
 from .config import ServerSpec, Settings, resolve_host
+from .conntable import NO_TRAFFIC, ConnectionInfo, LiveTraffic
 from .policy import failover_order, initial_server
 from .servers import Server, ServerTable
 
@@ -21,14 +22,20 @@ from .servers import Server, ServerTable
 class Hooks(Protocol):
     """Effects of commands that only the running balancer can perform."""
 
-    def reopen_log(self) -> None:
-        """Reopen (or close, when settings.log is None) the pen.log target."""
+    def reopen_log(self, target: str | None) -> None:
+        """Open ``target`` as the pen.log target (None: close the file), the old one kept on error.
+
+        :raises OSError: the new target cannot be opened.
+        """
 
     def request_exit(self) -> None:
         """Stop the balancer (the ``exit`` command with -X)."""
 
     def status_page(self) -> str | None:
-        """Write the -w file and return its HTML, None without -w."""
+        """Write the -w file and return its HTML, None without -w.
+
+        :raises OSError: the file cannot be written.
+        """
 
     def pid(self) -> int:
         """The balancer's process id."""
@@ -36,12 +43,33 @@ class Hooks(Protocol):
     def debug_changed(self) -> None:
         """Apply settings.debug to the running balancer's logging (the ``debug`` command)."""
 
+    def connection(self, number: int) -> ConnectionInfo | None:
+        """Connection ``number`` as ``connection N`` shows it; None for a free slot."""
+
+    def close_connection(self, number: int) -> None:
+        """Close connection ``number`` (both sides) if it is open."""
+
+    def live_traffic(self) -> LiveTraffic:
+        """Bytes of the open connections, for ``servers`` and ``recent``."""
+
+    def socket_owner(self, fd: int) -> int:
+        """The number of the connection using descriptor ``fd``, -1 if none."""
+
+    def idlers_changed(self) -> int:
+        """Open or close idlers to match settings.idlers; returns how many are open."""
+
+    def source_error(self, address: str) -> str | None:
+        """Why upstream sockets cannot be bound to ``address``, None if they can."""
+
+    def transparent_error(self) -> str | None:
+        """Why IP_TRANSPARENT cannot be used here, None if it can."""
+
 
 class NullHooks:
-    """Hooks for a state that is not serving (tests, option parsing)."""
+    """Hooks for a state that is not serving (tests, option parsing, -o and -F at startup)."""
 
-    def reopen_log(self) -> None:
-        """Nothing to reopen."""
+    def reopen_log(self, target: str | None) -> None:
+        """Nothing to reopen: the balancer opens settings.log when it starts."""
 
     def request_exit(self) -> None:
         """Nothing to stop."""
@@ -56,6 +84,33 @@ class NullHooks:
 
     def debug_changed(self) -> None:
         """No logging to adjust."""
+
+    def connection(self, number: int) -> ConnectionInfo | None:
+        """No connections yet."""
+        return None
+
+    def close_connection(self, number: int) -> None:
+        """No connections to close."""
+
+    def live_traffic(self) -> LiveTraffic:
+        """No connections, no traffic."""
+        return NO_TRAFFIC
+
+    def socket_owner(self, fd: int) -> int:
+        """No connections own a socket."""
+        return -1
+
+    def idlers_changed(self) -> int:
+        """Idlers start with the balancer."""
+        return 0
+
+    def source_error(self, address: str) -> str | None:
+        """Checked when the balancer starts connecting."""
+        return None
+
+    def transparent_error(self) -> str | None:
+        """Checked when the balancer starts connecting."""
+        return None
 
 
 def make_server(spec: ServerSpec, udp: bool = False) -> Server:
@@ -78,6 +133,8 @@ class PenState:
     clients: ClientTable = field(default_factory=ClientTable)
     acls: Acls = field(default_factory=Acls)
     hooks: Hooks = field(default_factory=NullHooks)
+    acl_defined: set[int] | None = None
+    """While a config file runs: the ACL lists its ``acl`` lines have redefined so far."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PenState:

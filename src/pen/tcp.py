@@ -14,6 +14,7 @@ Life of a pair (after asyncio/protocols.py):
       REFUSED  -> 400/431 to the client, both sides closed, the refusal counted
     pause_writing on one side  -> peer transport pause_reading     (paired flow control)
     eof_received on one side   -> peer write_eof(), keep the other direction open
+                                  (tcp_fastclose for that side: close both instead)
     both directions at EOF, an error, or either side lost -> both transports closed
 
 The server's connection counter counts from the start of the connect to the close, once.
@@ -35,6 +36,7 @@ from .httpscan import REFUSED, SWITCH, TUNNEL, Refusal, RequestScanner, StatusWa
 from .policy import try_server
 from .proxyproto import proxy_header
 from .servers import NO_SERVER, Server
+from .upstream import open_upstream
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -200,7 +202,7 @@ class ClientSide(asyncio.Protocol):
         if server.family == socket.AF_UNIX:
             coro = loop.create_unix_connection(self._factory, server.address)
         else:
-            coro = loop.create_connection(self._factory, server.address, server.port)
+            coro = open_upstream(loop, self._factory, server, proxy.core.settings, self.address)
         proxy.connect_started(self)
         self.connecting = connect = Connect(coro, self._connect_done)
         connect.start()
@@ -361,7 +363,7 @@ class ClientSide(asyncio.Protocol):
         return self.transport.can_write_eof()
 
     def _forward_eof(self, up: asyncio.Transport) -> None:
-        if self.eof_up or not up.can_write_eof():
+        if self.eof_up or not up.can_write_eof() or self.proxy.fastclose_down:
             up.close()
             self.transport.close()
         else:
@@ -371,7 +373,7 @@ class ClientSide(asyncio.Protocol):
         """The backend half-closed: pass it to the client, close when both sides are done."""
         self.eof_up = True
         transport = self.transport
-        if self.eof_down or not transport.can_write_eof():
+        if self.eof_down or not transport.can_write_eof() or self.proxy.fastclose_up:
             transport.close()
             if self.up is not None:
                 self.up.close()

@@ -140,6 +140,14 @@ class Backend:
     def stop(self) -> None:
         """Close the listener and every open connection (a backend that dies)."""
         async def close():
+            # asyncio makes an accepted connection's transport in a task, and that task
+            # fails (Server._attach asserts) once the server is closed, leaving the socket
+            # and a half-made transport to the garbage collector: an "unclosed transport"
+            # error in whichever later test it runs. Let those tasks finish first.
+            for _ in range(100):
+                if not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                    break
+                await asyncio.sleep(0)
             if self._server is not None:
                 self._server.close()
             for transport in list(self.transports):

@@ -43,9 +43,17 @@ class FakeTransport:
         return self.closed
 
 
-def make_pair():
+class FakeProxy:
+    """The tcp_fastclose switches ProxyState offers the pair."""
+
+    def __init__(self, fastclose: str = "off"):
+        self.fastclose_up = fastclose in ("up", "both")
+        self.fastclose_down = fastclose in ("down", "both")
+
+
+def make_pair(fastclose: str = "off"):
     client = ClientSide.__new__(ClientSide)
-    ClientSide.__init__(client, proxy=None)
+    ClientSide.__init__(client, proxy=FakeProxy(fastclose))
     client.transport = FakeTransport()
     client.up = FakeTransport()
     client.upstream = ServerSide(client)
@@ -75,6 +83,20 @@ def test_backend_resume_does_not_reopen_a_client_that_sent_eof():
     assert client.eof_received() is True
     server.resume_writing()
     assert not client.transport.reading
+
+
+@pytest.mark.parametrize("fastclose", ["down", "both"])
+def test_fastclose_down_closes_both_on_client_eof(fastclose):
+    client, server = make_pair(fastclose)
+    client.eof_received()
+    assert client.up.closed and client.transport.closed and not client.up.eof_written
+
+
+@pytest.mark.parametrize("fastclose", ["up", "both"])
+def test_fastclose_up_closes_both_on_backend_eof(fastclose):
+    client, server = make_pair(fastclose)
+    server.eof_received()
+    assert client.up.closed and client.transport.closed and not client.transport.eof_written
 
 
 def test_half_close_each_way_then_close():
