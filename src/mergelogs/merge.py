@@ -1,7 +1,8 @@
 """The merge as a chain of generators: parse -> order -> match -> format.
 
 Only the caller touches files: it hands in line iterators and receives output lines,
-rejects and statistics. Time enters only through the logs themselves.
+rejects and statistics (a line too long to hold waits in a :class:`~mergelogs.streams.Spool`
+file meanwhile). Time enters only through the logs themselves.
 """
 
 from __future__ import annotations

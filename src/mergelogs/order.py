@@ -64,15 +64,17 @@ class Orderer:
     :param window: seconds a line may be written after a later-stamped line of its file.
     :param on_lines: called with the number of lines read, after each chunk.
     :param origin: the epoch the lines' instants count from (see AccessParser).
+    :param spill: given the first piece of a line too long to hold and the rest of its
+        input, consumes the line's pieces and returns what stands for it in the output.
     """
 
     def __init__(
         self,
         sources: Iterable[Iterable[bytes]],
         window: int,
-        on_lines: Callable[[int], None] | None = None,
-        origin: int = 0,
-        spill: Callable[[bytes, Iterator[bytes]], bytes] | None = None,
+        on_lines: Callable[[int], None] | None,
+        origin: int,
+        spill: Callable[[bytes, Iterator[bytes]], bytes],
     ) -> None:
         self._sources = [_Source(iter(lines), AccessParser(origin), SourceStats())
                          for lines in sources]
@@ -120,7 +122,7 @@ class Orderer:
         for raw in itertools.islice(source.lines, _CHUNK):
             lineno += 1
             if raw[-1] != 10:  # the first piece of a line too long to hold: unparsable
-                raw = self._long_line(raw, source.lines)
+                raw = self._spill(raw, source.lines)
                 epoch, start, request = None, 0, None
             else:
                 epoch, start, request = fields(raw)
@@ -152,16 +154,6 @@ class Orderer:
         if self._on_lines is not None and count:
             self._on_lines(count)
         return count == _CHUNK
-
-    def _long_line(self, first: bytes, rest: Iterator[bytes]) -> bytes:
-        """A line that comes in pieces (see :func:`mergelogs.streams.read_lines`), whole
-        or, given ``spill``, as what that makes of it (a reference to it on disk)."""
-        if self._spill is not None:
-            return self._spill(first, rest)
-        pieces = [first]
-        while pieces[-1][-1:] != b"\n":
-            pieces.append(next(rest, b"\n"))
-        return b"".join(pieces)
 
     def _flush_leading(self, source: _Source, epoch: int | None) -> None:
         """Place the unstamped lines at the head of a file with the first stamp found."""

@@ -126,16 +126,32 @@ class PenClock:
         return self._settle_start()
 
     def _settle_start(self) -> list[Entry]:
-        """Set the first normal time from the entries so far; admit those near it."""
+        """Set the first normal time from the entries so far.
+
+        The entries linked to their median by gaps of at most ``tolerance`` are the normal
+        ones if they are most of them; earlier ones are admitted too (the log began before),
+        later ones are suspects. Entries too sparse for that (a quiet log) are all admitted,
+        as a held run would be.
+        """
         entries = [entry for _, entry in self._suspects]
         self._suspects.clear()
-        self.top = sorted(entry[1] for entry in entries)[len(entries) // 2]
+        epochs = sorted(entry[1] for entry in entries)
+        low = high = len(epochs) // 2
+        while low and epochs[low] - epochs[low - 1] <= self.tolerance:
+            low -= 1
+        while high + 1 < len(epochs) and epochs[high + 1] - epochs[high] <= self.tolerance:
+            high += 1
+        if 2 * (high - low + 1) <= len(epochs):
+            self.top = _recent(entries)
+            self._normals += len(entries)
+            return entries
+        self.top = epochs[high]
         admitted = []
         for entry in entries:
-            if abs(entry[1] - self.top) <= self.tolerance:
+            if entry[1] <= self.top:
                 admitted.extend(self._normal(entry))
             else:
-                self._outlier(entry)
+                admitted.extend(self.feed(entry))
         return admitted
 
     def _normal(self, entry: Entry) -> list[Entry]:
@@ -194,7 +210,7 @@ class PenClock:
             self.steps += 1
         admitted = [(n, epoch - step, key, client, line)
                     for n, epoch, key, client, line in run.entries]
-        self.top = sorted(entry[1] for entry in admitted[-3:])[(len(admitted[-3:]) - 1) // 2]
+        self.top = _recent(admitted)
         self._normals += len(admitted)
         suspects, self._suspects = self._suspects, []
         for _, entry in suspects:
@@ -207,6 +223,16 @@ class PenClock:
         if self.top is None:
             return self._settle_start() if self._suspects else []
         suspects, self._suspects = self._suspects, []
+        if suspects and len(suspects) >= self._normals - suspects[0][0]:
+            self._normals += len(suspects)  # most of the end of the log: a quiet end
+            return [entry for _, entry in suspects]
         for _, entry in suspects:
             self._outlier(entry)
         return []
+
+
+def _recent(entries: list[Entry]) -> int:
+    """The time of the latest of ``entries`` in file order, robust to one bad one (the
+    median of the last three)."""
+    last = sorted(entry[1] for entry in entries[-3:])
+    return last[(len(last) - 1) // 2]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, BinaryIO
 
 from mergelogs.errors import InputError
+from mergelogs.shell import signals_held
 
 
 def _gunzip(raw: BinaryIO) -> IO[bytes]:
@@ -261,8 +262,10 @@ def atomic_output(name: str | None) -> Iterator[BinaryIO]:
             yield out
         return
     directory = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    tmp = None
     try:
+        with signals_held():  # a signal now would stop the run before it knew of ``tmp``
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb", buffering=_READ_BUFFER) as out:
             yield out
         umask = os.umask(0)
@@ -270,6 +273,7 @@ def atomic_output(name: str | None) -> Iterator[BinaryIO]:
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise

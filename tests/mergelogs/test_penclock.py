@@ -130,3 +130,12 @@ def test_clock_core_outlier_then_run_then_verdicts():
     shifted = clock.settle(second=1200, needed=1900)
     assert clock.steps == 1 and clock.step == 50_100 - 1036
     assert [e[1] for e in shifted] == [50_000 + n - clock.step for n in range(100, 116)]
+
+
+@pytest.mark.parametrize("rate", [0.002, 0.0005])
+def test_a_quiet_log_loses_nothing(tmp_path, rate):
+    """Entries further apart than the jitter, from the first line to the last."""
+    pen, logs = write_farm(tmp_path, genlogs.Farm(backends=2, rate=rate, requests=600, seed=2))
+    matched, err, _ = merge(pen, logs, tmp_path)
+    assert matched >= 595
+    assert "0 set aside" in err and "0 clock steps" in err
