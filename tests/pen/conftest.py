@@ -30,9 +30,9 @@ def pen(tmp_path):
     running: list[Pen] = []
 
     def start(args: list[str], **kw) -> Pen:
-        proc = Pen(tmp_path, [str(a) for a in args], **kw).start()
-        running.append(proc)
-        return proc
+        proc = Pen(tmp_path, [str(a) for a in args], **kw)
+        running.append(proc)  # before start, so a half-started pen is stopped too
+        return proc.start()
 
     yield start
     for proc in running:

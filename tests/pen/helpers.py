@@ -194,18 +194,28 @@ class Pen:
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid = 0
 
-    def start(self, wait: float = 10.0) -> Pen:
-        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, preexec_fn=self.preexec_fn)
+    def start(self, wait: float = 30.0) -> Pen:
+        """Run pen and wait for its pid file; on any failure pen is killed and its pipes closed."""
+        proc = self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, preexec_fn=self.preexec_fn)
+        try:
+            self.pid = self._await_pid(proc, wait)
+        except BaseException:
+            self.proc = None
+            proc.kill()
+            proc.communicate()
+            raise
+        return self
+
+    def _await_pid(self, proc: subprocess.Popen[bytes], wait: float) -> int:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.pidfile.exists() and self.pidfile.read_text().strip():
-                self.pid = int(self.pidfile.read_text())
-                return self
-            if self.proc.poll() is not None and not self.pidfile.exists():
-                if self.proc.returncode != 0:
-                    out, err = self.proc.communicate()
-                    raise RuntimeError(f"pen exited {self.proc.returncode}: {err.decode()}")
+                return int(self.pidfile.read_text())
+            if proc.poll() is not None and not self.pidfile.exists():
+                if proc.returncode != 0:
+                    err = proc.communicate()[1]
+                    raise RuntimeError(f"pen exited {proc.returncode}: {err.decode()}")
             time.sleep(0.02)
         raise RuntimeError("pen did not write its pid file")
 
