@@ -214,8 +214,18 @@ class ProxyState:
         Closing an asyncio server closes its socket; serving a dup() lets -x stop accepting
         while the original keeps the kernel backlog, where waiting clients queue as in pen.
         """
-        assert self.listen_sock is not None
-        sock = self.listen_sock.dup()
+        while True:
+            listen_sock = self.listen_sock
+            assert listen_sock is not None
+            server = await self._accept_on(listen_sock)
+            if self.listen_sock is listen_sock:
+                break
+            server.close()  # ``listen ADDR`` moved the listener meanwhile: serve the new one
+        self.server = server
+        self.accepting = True
+
+    async def _accept_on(self, listen_sock: socket.socket) -> asyncio.Server:
+        sock = listen_sock.dup()
         settings = self.core.settings
         # asyncio's selector loop accepts up to ``backlog`` connections per readiness event
         # and calls listen(backlog): give it -m, then set the kernel backlog (-q) again.
@@ -230,9 +240,31 @@ class ProxyState:
                 self._client_side, sock=sock, ssl=self.ssl, backlog=batch
             )
         if batch != settings.backlog:
-            self.listen_sock.listen(settings.backlog)
-        self.server = server
-        self.accepting = True
+            listen_sock.listen(settings.backlog)
+        return server
+
+    def move_listener(self, spec: ListenSpec) -> None:
+        """``listen ADDR``: open the new listener (same backlog and TLS), then close the old.
+
+        Open connections go on; clients still in the old kernel backlog are reset, as when
+        pen closes its listener. A listener paused by -x or the descriptor cap stays paused:
+        ``closed`` serves the new one when there is room, as a serve() already starting does.
+
+        :raises PenError: -U (one datagram socket is both listener and reply path), or the
+            address cannot be bound.
+        """
+        settings = self.core.settings
+        if settings.udp:
+            raise PenError("a UDP listener cannot be moved at runtime; restart pen")
+        new = open_listener(spec, settings.backlog)
+        old, self.listen_sock = self.listen_sock, new
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+            self.accepting = False
+            self.resuming = self.loop.create_task(self.serve())
+        if old is not None:
+            old.close()
 
     def _client_side(self) -> ClientSide:
         """A protocol for an accepted client: plain, or tracing/dumping at the -d level."""

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from .acl import ACL_COUNT, parse_entry
-from .config import parse_port, resolve_host
+from .config import parse_listen, parse_port, resolve_host
 from .conntable import ConnectionInfo
 from .errors import IncludeLoop, PenError
 from .savecfg import render_config
@@ -431,9 +431,23 @@ def _transparent(state: PenState, args: list[str], now: float) -> str:
 
 
 def _listen(state: PenState, args: list[str], now: float) -> str:
-    """``listen``: show LISTEN; reopening it at runtime is refused (the listener stays)."""
+    """``listen [ADDR]``: move the listener to ADDR, then show LISTEN as pen does.
+
+    The running balancer opens ADDR before it closes the old listener, so an address that
+    is bad or in use answers an error line and the old one goes on serving (pen exited).
+    The address already served is left alone: a HUP re-reading ``listen`` in -F changes
+    nothing.
+    """
     if args:
-        return "listen: the listener cannot be moved at runtime; restart pen\n"
+        settings = state.settings
+        try:
+            spec = parse_listen(args[0], settings.udp)
+            if spec != settings.listen:
+                state.hooks.move_listener(spec)
+        except (OSError, PenError) as exc:
+            return f"listen: {_reason(exc)}\n"
+        settings.listen = spec
+        settings.listen_text = args[0]
     return f"{state.settings.listen_text}\n"
 
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from .acl import Acls
 from .clients import ClientRecord, ClientTable
-from .config import ServerSpec, Settings, resolve_host
+from .config import ListenSpec, ServerSpec, Settings, resolve_host
 from .conntable import NO_TRAFFIC, ConnectionInfo, LiveTraffic
 from .policy import failover_order, initial_server
 from .servers import Server, ServerTable
@@ -64,6 +64,12 @@ class Hooks(Protocol):
     def transparent_error(self) -> str | None:
         """Why IP_TRANSPARENT cannot be used here, None if it can."""
 
+    def move_listener(self, spec: ListenSpec) -> None:
+        """Serve on ``spec`` instead of the current listener, which stays if this fails.
+
+        :raises PenError: ``spec`` cannot be bound, or the listener cannot move (-U).
+        """
+
 
 class NullHooks:
     """Hooks for a state that is not serving (tests, option parsing, -o and -F at startup)."""
@@ -111,6 +117,9 @@ class NullHooks:
     def transparent_error(self) -> str | None:
         """Checked when the balancer starts connecting."""
         return None
+
+    def move_listener(self, spec: ListenSpec) -> None:
+        """Nothing is open yet: the balancer opens settings.listen when it starts."""
 
 
 def make_server(spec: ServerSpec, udp: bool = False) -> Server:

@@ -3,8 +3,9 @@
 import pytest
 
 from pen.commands import execute, run_file, run_lines, split_line
-from pen.config import Settings
+from pen.config import ListenSpec, Settings
 from pen.conntable import ConnectionInfo
+from pen.errors import StartupError
 from pen.savecfg import render_config
 from pen.servers import Server, ServerTable
 from pen.state import NullHooks, PenState
@@ -16,6 +17,7 @@ class Hooks(NullHooks):
     def __init__(self):
         self.reopened = 0
         self.exited = False
+        self.moved = []
 
     def reopen_log(self, target):
         if target is not None and target.startswith("/nonexistent/"):
@@ -30,6 +32,11 @@ class Hooks(NullHooks):
 
     def pid(self):
         return 4242
+
+    def move_listener(self, spec):
+        if spec.port == 9:
+            raise StartupError(f"cannot listen on {spec}: Address already in use")
+        self.moved.append(spec)
 
 
 @pytest.fixture
@@ -263,3 +270,22 @@ def test_include_nesting_is_bounded(state, tmp_path):
     answer = execute(state, f"include {files[0]}", NOW)
     assert answer.startswith("include: include nested deeper than 16: ")
     assert state.settings.blacklist == 30
+
+
+def test_listen_moves_through_the_hook_and_keeps_the_old_address_on_error(state):
+    state.settings.listen, state.settings.listen_text = ListenSpec("0.0.0.0", 8080), "8080"
+    assert execute(state, "listen 127.0.0.1:9000", NOW) == "127.0.0.1:9000\n"
+    assert state.settings.listen == ListenSpec("127.0.0.1", 9000)
+    assert execute(state, "listen 127.0.0.1:9000", NOW) == "127.0.0.1:9000\n"
+    assert state.hooks.moved == [ListenSpec("127.0.0.1", 9000)]  # the same address: no move
+    assert execute(state, "listen 127.0.0.1:9", NOW) == (
+        "listen: cannot listen on 127.0.0.1:9: Address already in use\n")
+    assert execute(state, "listen 127.0.0.1:0", NOW).startswith("listen: invalid listen")
+    assert execute(state, "listen", NOW) == "127.0.0.1:9000\n"
+    assert state.settings.listen == ListenSpec("127.0.0.1", 9000)
+
+
+def test_listen_before_the_balancer_starts_only_sets_the_address():
+    state = PenState(Settings(listen=ListenSpec("0.0.0.0", 8080), listen_text="8080"))
+    assert execute(state, "listen /tmp/pen.sock", NOW) == "/tmp/pen.sock\n"
+    assert state.settings.listen == ListenSpec("", 0, "/tmp/pen.sock")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from pen.penlog import parse_line
 
 from .helpers import PEN, Backend, Pen, free_port, http_get
+from .test_badday import read_all
 
 PENCTL = "/usr/bin/penctl"
 
@@ -531,3 +534,62 @@ def test_unix_socket_backend(tmp_path, pen):
     finally:
         thread.join(5)
         server.close()
+
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    """One line, or what came before EOF."""
+    data = b""
+    try:
+        while not data.endswith(b"\n") and (chunk := sock.recv(1)):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+@contextlib.contextmanager
+def _pair(port: int, listener: socket.socket) -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A client through pen and the backend's end of it, once "hello" has gone through."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"hello\n")
+        backend, _ = listener.accept()
+        with backend:
+            backend.settimeout(10)
+            assert _read_line(backend) == b"hello\n"
+            yield client, backend
+
+
+def test_tcp_fastclose_end_to_end(pen):
+    """Each mode set through the control port, against a real backend: with ``up`` the
+    backend's half-close closes the whole connection (the client's later write never reaches
+    the backend); with ``down`` the client's half-close does (the backend's late reply never
+    reaches the client); ``off`` passes each half-close on and both directions keep going."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(10)
+        port, ctl = free_port(), free_port()
+        pen(["-u", "root", "-C", f"127.0.0.1:{ctl}", str(port),
+             f"127.0.0.1:{listener.getsockname()[1]}"])
+        for mode in ("off", "up", "down", "both"):
+            set_mode = subprocess.run([PENCTL, f"127.0.0.1:{ctl}", "tcp_fastclose",
+                                       mode], capture_output=True, timeout=30)
+            assert set_mode.returncode == 0 and set_mode.stdout == b""
+            # The backend half-closes after its reply; then the client writes more.
+            with _pair(port, listener) as (client, backend):
+                backend.sendall(b"reply\n")
+                backend.shutdown(socket.SHUT_WR)
+                assert read_all(client) == b"reply\n"
+                client.sendall(b"more\n")
+                more = _read_line(backend)
+            assert more == (b"" if mode in ("up", "both") else b"more\n"), mode
+            # The client half-closes after its request; then the backend answers late.
+            with _pair(port, listener) as (client, backend):
+                client.shutdown(socket.SHUT_WR)
+                assert read_all(backend) == b""
+                with contextlib.suppress(OSError):
+                    backend.sendall(b"late\n")
+                backend.close()
+                late = read_all(client)
+            assert late == (b"" if mode in ("down", "both") else b"late\n"), mode
