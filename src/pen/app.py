@@ -76,6 +76,9 @@ def descriptor_cap() -> int:
         used = FD_RESERVE
     return max(1, (soft - used - FD_RESERVE) // 2)
 
+CUT_WAIT = 1.0
+"""Seconds shutdown waits, after cutting the connections, for their sockets to be closed."""
+
 
 def open_listener(spec: ListenSpec, backlog: int, udp: bool = False) -> socket.socket:
     """Bind and (for TCP) listen on ``spec`` with pen's socket options.
@@ -120,6 +123,19 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     if tls.require_client_cert:
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+async def close_server(server: asyncio.Server) -> None:
+    """Stop accepting, let the accepts under way become connections, then close ``server``.
+
+    Python 3.11's asyncio makes an accepted socket a transport on the next loop turn and
+    drops it, with its socket open, if the server was closed by then.
+    """
+    loop = asyncio.get_running_loop()
+    for sock in server.sockets:
+        loop.remove_reader(sock.fileno())
+    await asyncio.sleep(0)
+    server.close()
 
 
 class ProxyState:
@@ -519,18 +535,24 @@ class ProxyState:
         self.idler.cancel()
         self.idlers.close()
         if self.server is not None:
-            self.server.close()
+            await close_server(self.server)
             self.server = None
         if self.listen_sock is not None:
             self.listen_sock.close()
         deadline = self.loop.time() + self.core.settings.grace
         while self.conns and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
-        for conn in list(self.conns):
-            conn.transport.abort()
-            if conn.up is not None:
-                conn.up.abort()
-        await asyncio.sleep(0)
+        # abort() closes a socket on the next loop turn, and a transport made just now
+        # meets its protocol a turn later: cut every connection until none is left.
+        deadline = self.loop.time() + CUT_WAIT
+        turns = 0
+        while (self.conns or turns < 2) and self.loop.time() < deadline:
+            for conn in list(self.conns):
+                conn.transport.abort()
+                if conn.up is not None:
+                    conn.up.abort()
+            await asyncio.sleep(0)
+            turns += 1
         self.log.close()
 
 

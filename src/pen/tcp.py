@@ -212,16 +212,16 @@ class ClientSide(asyncio.Protocol):
         return self.upstream
 
     def upstream_made(self, up: asyncio.Transport) -> None:
-        """The backend accepted: start the pair (or drop it if the client already left)."""
+        """The backend accepted: start the pair (or drop it if the connect was abandoned)."""
+        if up.get_protocol() is not self.upstream:
+            # cancelled (client gone, timeout) after the backend accepted, with
+            # connection_made already queued: the slot was given back by _connect_done
+            up.close()
+            return
         self.proxy.connect_ended(self)
         self.connecting = None
         server = self.server
         assert server is not None
-        if self.closed:
-            server.conns -= 1
-            self.server = None
-            up.close()
-            return
         self.up = up
         self.proxy.core.table.succeed(server)
         self._start(up)

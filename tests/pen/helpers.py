@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from mergelogs.accesslog import format_stamp
+from pen.app import close_server
 
 PEN = [sys.executable, "-m", "pen"]
 
@@ -149,9 +150,15 @@ class Backend:
                     break
                 await asyncio.sleep(0)
             if self._server is not None:
-                self._server.close()
-            for transport in list(self.transports):
-                transport.abort()
+                await close_server(self._server)
+            # a connection accepted just now meets its protocol a turn later: cut until
+            # none is left (bounded), so no transport outlives the loop
+            for turn in range(100):
+                for transport in list(self.transports):
+                    transport.abort()
+                await asyncio.sleep(0)
+                if turn >= 2 and not self.transports:
+                    break
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)

@@ -37,15 +37,21 @@ def test_p_a_and_z_flags():
     assert inv.loop == "poll" and inv.settings.ascii
 
 
-async def _accept_steps(args: list[str], port: int, clients: int) -> list[int]:
-    """Connections known to pen after each loop iteration, with ``clients`` already queued."""
+async def _serving(args: list[str]) -> ProxyState:
+    """An in-process pen accepting on its listener, with no grace period at shutdown."""
     inv = parse_args(args)
     inv.settings.grace = 0
-    loop = asyncio.get_running_loop()
-    proxy = ProxyState(PenState.from_settings(inv.settings), loop)
+    proxy = ProxyState(PenState.from_settings(inv.settings), asyncio.get_running_loop())
     assert inv.settings.listen is not None
     proxy.listen_sock = open_listener(inv.settings.listen, inv.settings.backlog)
     await proxy.serve()
+    return proxy
+
+
+async def _accept_steps(args: list[str], port: int, clients: int) -> list[int]:
+    """Connections known to pen after each loop iteration, with ``clients`` already queued."""
+    proxy = await _serving(args)
+    assert proxy.listen_sock is not None
     assert proxy.listen_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
     queued = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(clients)]
     seen = []
@@ -68,6 +74,39 @@ def test_m_caps_accepts_per_readiness_event(backends, accepts):
     steps = [after - before for before, after in itertools.pairwise(seen)]
     assert seen[-1] == 6
     assert max(steps) == (accepts or 6)
+
+
+def _end_seen(client: socket.socket) -> bool:
+    """Whether pen's end of ``client`` is closed: EOF or reset, not a wait."""
+    client.settimeout(5)
+    try:
+        return client.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("turns", range(5))
+def test_shutdown_closes_connections_accepted_while_it_runs(backends, turns):
+    """Shutdown a few loop turns after clients queued: accepts under way still bring
+    connections in, and every one is closed before shutdown returns (the loop is then
+    blocked, so nothing later could close them)."""
+    (a,) = backends("A")
+    port = free_port()
+
+    async def scenario() -> list[bool]:
+        proxy = await _serving(["--loop", "asyncio", str(port), a.spec])
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(6)]
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        await proxy.shutdown()
+        return [_end_seen(client) for client in clients]
+
+    with asyncio.Runner(loop_factory=loop_factory("asyncio")) as runner:
+        assert runner.run(scenario()) == [True] * 6
 
 
 def _event_fds(pid: int) -> set[str]:
