@@ -299,7 +299,7 @@ def _run(
                 except OSError as exc:
                     log.info("cannot start worker processes (%s): merging in one", exc)
             if isinstance(merge, ParallelMerge):
-                stack.callback(merge.close)
+                stack.enter_context(merge)  # a closed output: the figures so far first
                 logs = ()  # the workers read the logs themselves: drop what the peek holds
                 positions = merge.positions
                 reporter.position = lambda: sum(positions)

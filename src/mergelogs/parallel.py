@@ -10,6 +10,13 @@ parent only interleaves the workers' seconds, backends in argument order within 
 and writes the blocks: it never touches a line. A worker blocks when its pipe is full, so
 memory stays bounded by each worker's window, as in one process.
 
+When the output's reader goes away (``| head``), the summary must still be true. The parent
+does not merge on without writing (``sort`` must read everything before its first line; a
+merge need not, and a 10-million-line run would go on for minutes for nobody): it raises a
+flag shared with the workers, and each one, at its next message, sends its figures so far
+instead of merging on; the parent reads and drops what is still in the pipes meanwhile.
+The summary then has the figures of what was merged up to that point, as one process's.
+
 The output is the one-process merge's, byte for byte, but for two rare cases: a line later
 than the reorder window may be placed in another second (each group releases its seconds on
 its own backends' progress), and on a farm where every request is popular the offsets come
@@ -19,12 +26,14 @@ from counts taken at other moments.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import heapq
 import itertools
 import multiprocessing
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
+from types import TracebackType
 
 from mergelogs.errors import InputError
 from mergelogs.merge import PEN_LOG, Backend, BackendStats, Merger, Reject, Result, Settings
@@ -57,11 +66,12 @@ def plan(sizes: list[int | None], jobs: int) -> list[list[int]]:
 
 
 def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[int],
-          settings: Settings, spool: Spool) -> None:
+          settings: Settings, spool: Spool, stop: ctypes.c_byte) -> None:
     """A worker: merge ``backends`` (numbered ``indices`` in the parent) and send the output.
 
     Messages: ("seconds", [Second...], lines read, bytes read), then ("done", Result), or
-    ("input", name, reason) / ("os", filename, reason) on failure.
+    ("input", name, reason) / ("os", filename, reason) on failure. Once ``stop`` is set, the
+    next "seconds" is the last: "done" follows with the figures so far.
     """
     worker_signals()
     try:
@@ -91,6 +101,8 @@ def _work(conn: Connection, penlog: str, backends: list[Backend], indices: list[
                 if size >= SEND_BYTES:
                     conn.send(("seconds", gathered, read[0], _position(inputs)))
                     gathered, size, read[0] = [], 0, 0
+                    if stop.value:  # the output's reader has gone: figures so far
+                        break
             conn.send(("seconds", gathered, read[0], _position(inputs)))
             conn.send(("done", merger.result()))
     except InputError as exc:
@@ -136,6 +148,8 @@ class ParallelMerge:
         self._worker_of = {index: worker for worker, group in enumerate(groups)
                            for index in group}
         context = multiprocessing.get_context("fork")
+        self._stop: ctypes.c_byte = context.RawValue(ctypes.c_byte, 0)
+        """Set when the output is abandoned (see :meth:`stop`); shared memory, lock-free."""
         self._conns: list[Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
         try:
@@ -144,7 +158,7 @@ class ParallelMerge:
                 self._conns.append(parent)
                 proc = context.Process(target=_work, daemon=True, args=(
                     child, penlog, [backends[i] for i in group], group, settings,
-                    self._spools[len(self._procs)]))
+                    self._spools[len(self._procs)], self._stop))
                 with signals_held():
                     proc.start()
                 child.close()
@@ -199,10 +213,11 @@ class ParallelMerge:
                 raise OSError(None, message[2], message[1])
 
     def result(self) -> Result:
-        """The figures of the whole merge, per backend in argument order.
+        """The figures of the whole merge (or, after :meth:`stop`, so far), per backend in
+        argument order.
 
-        Every worker reads all of pen.log: entries and unusable lines are counted once, and
-        an entry that some worker kept is not unused in the others.
+        Every worker reads all of pen.log: its figures are the furthest reader's, and an
+        entry is unused when no worker matched it.
         """
         results = [r for r in self._results if r is not None]
         stats = [BackendStats() for _ in self._backends]
@@ -212,12 +227,36 @@ class ParallelMerge:
                     stats[index] = figures
         if not results:
             return Result(stats)
-        first = results[0]
-        usable = first.pen_entries - first.pen_unusable
-        usable -= first.pen_outliers
-        unused = sum(r.pen_unused for r in results) - (len(results) - 1) * usable
-        return Result(stats, first.pen_entries, unused, first.pen_unusable, first.pen_outliers,
-                      first.pen_steps)
+        pen = max(results, key=lambda r: r.pen_entries)
+        unused = (pen.pen_entries - pen.pen_unusable - pen.pen_outliers
+                  - sum(s.matched for s in stats))
+        return Result(stats, pen.pen_entries, unused, pen.pen_unusable, pen.pen_outliers,
+                      pen.pen_steps)
+
+    def stop(self) -> None:
+        """The output's reader has gone: have every worker stop at its next message and
+        collect its figures so far, dropping the output it sends meanwhile."""
+        self._stop.value = 1
+        for worker, conn in enumerate(self._conns):
+            if self._results[worker] is not None:
+                continue
+            with contextlib.suppress(EOFError, OSError):  # a worker that failed: no figures
+                while (message := conn.recv())[0] == "seconds":
+                    pass
+                if message[0] == "done":
+                    self._results[worker] = message[1]
+
+    def __enter__(self) -> ParallelMerge:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Stop the workers; first collect their figures if the output's reader went away."""
+        try:
+            if isinstance(exc, BrokenPipeError):
+                self.stop()
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Stop the workers (at once if the output was abandoned) and wait for them."""

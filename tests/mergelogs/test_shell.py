@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,19 +146,42 @@ def farm(tmp_path_factory):
     return out
 
 
+def _summary(err: str) -> tuple[dict[str, list[int]], list[int]]:
+    """The summary's rows (backend: lines, matched, unmatched) and pen.log's entries, unused."""
+    rows = {}
+    for line in err.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if cells and cells[0].startswith("10.0.0."):
+            rows[cells[0]] = [int(cell.replace(",", "")) for cell in cells[2:5]]
+    found = re.search(r"pen\.log: ([\d,]+) entries, (-?[\d,]+) unused", err)
+    assert found is not None, err
+    return rows, [int(figure.replace(",", "")) for figure in found.groups()]
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_reader_closing_early_exits_141_quietly_with_the_summary(farm, jobs):
-    """``mergelogs ... | head -1`` through a real pipe."""
+    """``mergelogs ... | head -n 5000`` through a real pipe (20,000 lines: the pipe breaks).
+    The summary has the figures of what was merged when the reader went away: at least the
+    lines written, matched or not, and no more than the whole farm."""
     proc = subprocess.Popen(
         [*MERGELOGS, "--jobs", jobs, "--summary", "-p", str(farm / "pen.log"),
          f"10.0.0.1:{farm / 'access_log.host1'}", f"10.0.0.2:{farm / 'access_log.host2'}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    head = subprocess.run(["head", "-1"], stdin=proc.stdout, capture_output=True, timeout=60)
+    head = subprocess.run(["head", "-n", "5000"], stdin=proc.stdout, capture_output=True,
+                          timeout=60)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     err = proc.stderr.read().decode()
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141
-    assert head.stdout.count(b"\n") == 1
-    assert "mergelogs summary" in err and "pen.log:" in err
+    assert head.stdout.count(b"\n") == 5000
+    assert "mergelogs summary" in err
     assert "Error" not in err and "Broken pipe" not in err and "Traceback" not in err
+    rows, (entries, unused) = _summary(err)
+    assert sorted(rows) == ["10.0.0.1", "10.0.0.2"]
+    lines = sum(row[0] for row in rows.values())
+    placed = sum(row[1] + row[2] for row in rows.values())
+    matched = sum(row[1] for row in rows.values())
+    assert 5000 <= placed <= lines <= 20_000
+    assert all(row[1] + row[2] <= row[0] for row in rows.values())
+    assert matched > 0 and 0 <= unused <= entries - matched
