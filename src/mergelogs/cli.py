@@ -23,7 +23,14 @@ from mergelogs.accesslog import line_format, parse_zone
 from mergelogs.errors import InputError
 from mergelogs.merge import PEN_LOG, Backend, Merger, Reject, Result, Settings
 from mergelogs.parallel import ParallelMerge, plan
-from mergelogs.shell import EXIT_PIPE, Interrupted, signals_interrupt, silence_stdout, stop_code
+from mergelogs.shell import (
+    EXIT_PIPE,
+    Interrupted,
+    enter_held,
+    signals_interrupt,
+    silence_stdout,
+    stop_code,
+)
 from mergelogs.streams import Input, atomic_output, open_all, read_lines
 from mergelogs.zones import ZoneChoice, choose_zone, first_stamped, line_stamp
 
@@ -277,8 +284,8 @@ def _run(
             pen_input, *inputs = open_all(stack, [penlog, *(b.name for b in backends)])
             reject_out: BinaryIO | None = None
             if rejects is not None:
-                reject_out = stack.enter_context(atomic_output(rejects))
-            out = stack.enter_context(atomic_output(output))
+                reject_out = enter_held(stack, atomic_output(rejects))
+            out = enter_held(stack, atomic_output(output))
             firsts, logs = zip(*(first_stamped(read_lines(i)) for i in inputs), strict=True)
             _warn_mixed_formats(backends, firsts)
             zone = choose_zone([None if line is None else line_stamp(line) for line in firsts],

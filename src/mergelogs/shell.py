@@ -17,11 +17,13 @@ import sys
 import warnings
 from collections.abc import Iterator
 from types import FrameType
+from typing import TypeVar
 
 EXIT_PIPE = 128 + signal.SIGPIPE
 """The exit code when the reader closed stdout: the shell's for a process killed by
 SIGPIPE, as ``grep`` or ``sort`` report under ``| head``."""
 CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+T = TypeVar("T")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -89,16 +91,31 @@ def stop_code(exc: BaseException) -> int | None:
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold the caught signals back while the block runs (they arrive at its end).
+    """Hold the caught signals back while the block runs (they arrive at the end of the
+    outermost such block: these nest).
 
     For forking: the interpreter's at-fork hooks swallow any exception, so a signal handled
-    in one would be lost, and the run would go on with further signals ignored.
+    in one would be lost, and the run would go on with further signals ignored. For making a
+    resource: see :func:`enter_held`.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, CAUGHT)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, CAUGHT)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, CAUGHT)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def enter_held(stack: contextlib.ExitStack[bool | None],
+               manager: contextlib.AbstractContextManager[T]) -> T:
+    """Enter ``manager`` on ``stack`` with the caught signals held, so that a signal cannot
+    raise between its ``__enter__`` and the stack's record of its ``__exit__``.
+
+    Raised there, the manager would never be exited: a temporary output file would be left
+    to the collector, which may run only at shutdown, when the file's module is gone and the
+    error it meets is silenced (the signal set the quiet hook): the file stays behind.
+    """
+    with signals_held():
+        return stack.enter_context(manager)
 
 
 def worker_signals() -> None:

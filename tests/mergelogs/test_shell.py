@@ -111,6 +111,40 @@ def test_signal_mid_run_leaves_no_temporary_file(small, tmp_path, signum, code):
     assert hidden(tmp_path) == [] and not out.exists()
 
 
+GAP = """
+import contextlib, sys, time
+from mergelogs import cli
+kept = []
+push = contextlib.ExitStack._push_cm_exit
+def slow(self, manager, exit):
+    if getattr(getattr(manager, "gen", None), "__name__", "") == "atomic_output":
+        kept.append(manager)  # as a reference cycle would: collected only at shutdown
+        time.sleep(3)
+    return push(self, manager, exit)
+contextlib.ExitStack._push_cm_exit = slow
+sys.argv[0] = "mergelogs"
+cli.main()
+"""
+
+
+def test_signal_between_making_the_output_and_recording_its_cleanup(small, tmp_path):
+    """The flake once seen under load, made certain: the gap between the output's
+    ``__enter__`` (the temporary file made) and the stack's record of its ``__exit__`` is
+    widened, and SIGTERM comes inside it. The signal must wait until the cleanup is recorded;
+    raised in the gap, the file was left to a finalizer at shutdown, which failed silently."""
+    penlog, _ = small
+    out = tmp_path / "out.log"
+    proc = subprocess.Popen([sys.executable, "-c", GAP, "-p", penlog, "-o", str(out),
+                             "10.0.0.1:-"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(LINES[:10]))
+    proc.stdin.flush()
+    status = signal_when(proc, lambda: hidden(tmp_path), "the temporary output file",
+                         signal.SIGTERM)
+    assert status == (143, b"")
+    assert hidden(tmp_path) == [] and not out.exists()
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_worker_processes_too(farm, tmp_path, signum, code):
     """--jobs 2 over regular files (FIFO inputs keep one process): the output is a FIFO
