@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mergelogs.shell import EXIT_PIPE, signals_interrupt, silence_stdout, stop_code
+from mergelogs.shell import EXIT_PIPE, enter_held, signals_interrupt, silence_stdout, stop_code
 from mergelogs.streams import Input, atomic_output, open_input, read_lines
 from webresolve.app import resolve_all, run
 from webresolve.cache import Cache
@@ -319,7 +319,8 @@ def _resolve(
     try:
         mode = "fcrdns" if settings.verify else "ptr"
         cache = Cache(cache_path, mode, on_busy=_warn) if cache_path else None
-        with progress, _closing(cache), atomic_output(output) as out:
+        with progress, _closing(cache), contextlib.ExitStack() as stack:
+            out = enter_held(stack, atomic_output(output))  # no signal between file and cleanup
             task = progress.add_task("resolve", total=None)
             run(
                 resolve_all(
