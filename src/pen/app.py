@@ -157,6 +157,8 @@ class ProxyState:
         self.stopping = False
         self.stop_event = asyncio.Event()
         self.connecting: dict[ClientSide, float] = {}
+        """Upstream connects in progress, oldest first, with loop.time() at their start
+        (ClientSide adds and removes them)."""
         self.resuming: asyncio.Task[None] | None = None
         self.sweeper = loop.call_later(SWEEP, self._sweep_connects)
         self.counts = dict.fromkeys(EVENTS, 0)
@@ -182,15 +184,14 @@ class ProxyState:
 
     # -- connection accounting, the -x limit and the descriptor cap ------------------------
     def opened(self, conn: ClientSide) -> bool:
-        """A client connection was accepted; stop accepting when the table is full.
+        """A client connection was accepted (and added to ``conns``) at the -x limit or the
+        descriptor cap (ClientSide checks that first): stop accepting.
 
         :returns: False when the descriptor cap is exceeded (the loop accepts a whole burst
             before the first connection_made can pause it): the connection waits, paused,
             until one closes, as its upstream would find no descriptor now.
         """
-        conns = self.conns
-        conns.add(conn)
-        count = len(conns) - len(self.waiting)
+        count = len(self.conns) - len(self.waiting)
         if count >= min(self.core.settings.conn_max, self.fd_cap) and self.server is not None:
             self.server.close()
             self.server = None
@@ -204,7 +205,7 @@ class ProxyState:
 
     def closed(self, conn: ClientSide) -> None:
         """A client connection ended; accept again when there is room."""
-        self.conns.discard(conn)
+        self.conns.pop(conn, None)
         if self.starved:
             self.starved.pop(conn, None)
         waiting = self.waiting
@@ -354,14 +355,6 @@ class ProxyState:
             conn.refuse(HEAD_TIMEOUT)
 
     # -- connect timeouts -------------------------------------------------------------------
-    def connect_started(self, conn: ClientSide) -> None:
-        """Note an upstream connect; the sweep cancels it after the -t timeout."""
-        self.connecting[conn] = self.loop.time()
-
-    def connect_ended(self, conn: ClientSide) -> None:
-        """The connect finished either way."""
-        self.connecting.pop(conn, None)
-
     def _sweep_connects(self) -> None:
         """Cancel connects older than the timeout.
 
@@ -422,7 +415,7 @@ class ProxyState:
 
     def connection(self, number: int) -> ConnectionInfo | None:
         """``connection N``: pen's fields for an open connection."""
-        conn = self.conns.get(number)
+        conn = self.conns.numbered(number)
         if conn is None:
             return None
         state = _state_bits(conn)
@@ -436,7 +429,7 @@ class ProxyState:
 
     def close_connection(self, number: int) -> None:
         """``close N``: abort both sides of connection N."""
-        conn = self.conns.get(number)
+        conn = self.conns.numbered(number)
         if conn is not None:
             if conn.up is not None:
                 conn.up.abort()
@@ -460,7 +453,7 @@ class ProxyState:
 
     def socket_owner(self, fd: int) -> int:
         """``socket FD``: the connection using descriptor FD."""
-        for number, conn in self.conns.items():
+        for number, conn in self.conns.by_number():
             if fd in (_fileno(conn.transport), _fileno(conn.up)):
                 return number
         return -1
@@ -468,7 +461,7 @@ class ProxyState:
     def connection_rows(self) -> list[ConnectionRow]:
         """The open connections for the status page."""
         rows = []
-        for number, conn in self.conns.items():
+        for number, conn in self.conns.by_number():
             state = "open" if _state_bits(conn) & CONNECTED else "connecting"
             received = conn.upstream.received if conn.upstream is not None else 0
             rows.append(ConnectionRow(number, conn.address, conn.index, state, conn.sent,

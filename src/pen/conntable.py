@@ -1,9 +1,9 @@
 """Connection numbers for the control port: each open client connection gets the lowest free
 number, as a slot of pen's connection table, so ``connection N`` and ``close N`` can name it.
 
-The table behaves as the set of open connections the balancer already keeps (``add``,
-``discard``, ``len``, iteration) and adds the numbering: two dict operations and a heap
-operation per connection.
+The table is the set of open connections the balancer keeps anyway (a dict: ``add``,
+``pop``, ``len``, iteration); numbers are given when the control port asks, so the data path
+pays nothing for them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -48,51 +48,60 @@ class LiveTraffic:
 NO_TRAFFIC = LiveTraffic({}, {})
 
 
-class ConnectionTable(Generic[T]):
-    """Open connections by number (lowest free number first)."""
+class ConnectionTable(dict[T, None]):
+    """The open connections, in accept order, numbered when the control port first looks.
+
+    A dict used as an ordered set: ``add`` (``setdefault``), ``pop(conn, None)`` and ``len``
+    are single C calls, so the data path pays nothing for the numbering. Numbers are handed
+    out, lowest free first and in accept order, to the connections not numbered yet each time
+    one is asked for; a number stays with its connection until it closes. As nobody sees a
+    number before asking, this is the numbering pen's slot table would show.
+    """
 
     __slots__ = ("_numbers", "_by_number", "_free", "_next")
 
+    add = dict.setdefault
+    """Add a new connection (its value is None)."""
+
     def __init__(self) -> None:
+        super().__init__()
         self._numbers: dict[T, int] = {}
         self._by_number: dict[int, T] = {}
         self._free: list[int] = []
         self._next = 0
 
-    def add(self, conn: T) -> None:
-        """Number a new connection."""
-        if conn in self._numbers:
-            return
-        number = heapq.heappop(self._free) if self._free else self._next
-        if number == self._next:
-            self._next += 1
-        self._numbers[conn] = number
-        self._by_number[number] = conn
-
-    def discard(self, conn: T) -> None:
-        """Free a closed connection's number."""
-        number = self._numbers.pop(conn, None)
-        if number is not None:
-            del self._by_number[number]
-            heapq.heappush(self._free, number)
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
     def __iter__(self) -> Iterator[T]:
-        return iter(list(self._numbers))
+        """A snapshot: connections may close while the caller walks them."""
+        return iter(list(self.keys()))
 
-    def __contains__(self, conn: object) -> bool:
-        return conn in self._numbers
+    def _sync(self) -> None:
+        """Free the numbers of closed connections, then number the new ones."""
+        numbers, by_number, free = self._numbers, self._by_number, self._free
+        for conn in [c for c in numbers if c not in self]:
+            number = numbers.pop(conn)
+            del by_number[number]
+            heapq.heappush(free, number)
+        if len(numbers) == len(self):
+            return
+        for conn in self.keys():
+            if conn not in numbers:
+                number = heapq.heappop(free) if free else self._next
+                if number == self._next:
+                    self._next += 1
+                numbers[conn] = number
+                by_number[number] = conn
 
-    def get(self, number: int) -> T | None:
+    def numbered(self, number: int) -> T | None:
         """The connection numbered ``number``, None for a free slot."""
+        self._sync()
         return self._by_number.get(number)
 
     def number(self, conn: T) -> int:
         """The number of an open connection, -1 if unknown."""
+        self._sync()
         return self._numbers.get(conn, -1)
 
-    def items(self) -> list[tuple[int, T]]:
+    def by_number(self) -> list[tuple[int, T]]:
         """(number, connection) pairs in number order."""
+        self._sync()
         return sorted(self._by_number.items(), key=lambda item: item[0])

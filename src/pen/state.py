@@ -15,7 +15,7 @@ from .acl import Acls
 from .clients import ClientRecord, ClientTable
 from .config import ListenSpec, ServerSpec, Settings, resolve_host
 from .conntable import NO_TRAFFIC, ConnectionInfo, LiveTraffic
-from .policy import failover_order, initial_server
+from .policy import failover_order, initial_server, try_server
 from .servers import Server, ServerTable
 
 
@@ -161,10 +161,15 @@ class PenState:
         clients = ClientTable(settings.clients_max, settings.tracking)
         return cls(settings, table, clients)
 
-    def choose(self, address: str, port: int, now: float) -> tuple[ClientRecord, int]:
-        """Note a connection from ``address`` and return its record and the first server to try."""
+    def choose(
+        self, address: str, port: int, now: float
+    ) -> tuple[ClientRecord, int, Server | None]:
+        """Note a connection from ``address``: its record, the first server to try, and that
+        server if it takes the client now (None: fail over from that index)."""
         record = self.clients.touch(address, now)
-        return record, initial_server(self.table, self.settings, self.acls, record, port, now)
+        table = self.table
+        index = initial_server(table, self.settings, self.acls, record, port, now)
+        return record, index, try_server(table, index, record, self.acls, now)
 
     def failover(self, initial: int) -> Iterator[int]:
         """The servers to try, in order, once ``initial`` failed or refused."""

@@ -79,8 +79,8 @@ class ServerSide(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Fires when the upstream socket is closed."""
-        self.client.upstream_lost()
+        """Fires when the upstream socket is closed: close the client after its pending writes."""
+        self.client.transport.close()
 
     def pause_writing(self) -> None:
         """Fires when the backend's write buffer is above the high-water mark."""
@@ -158,20 +158,27 @@ class ClientSide(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires for each accepted client: choose a server and start the connect."""
         self.transport = transport  # type: ignore[assignment]  # (cast is a call)
-        if self.proxy.opened(self):
+        proxy = self.proxy
+        conns = proxy.conns
+        conns.add(self)
+        # below both caps (the common case) nothing more is checked; at a cap, opened() decides
+        if len(conns) < proxy.fd_cap and len(conns) < proxy.core.settings.conn_max or \
+                proxy.opened(self):
             self.begin()
 
     def begin(self) -> None:
         """Choose a server and start the connect (at once, or once descriptors are back)."""
         proxy = self.proxy
         peer = self.transport.get_extra_info("peername")
-        address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
+        try:
+            address, port = peer[0], peer[1]
+        except (TypeError, IndexError):  # a Unix peer: "" or None
+            address, port = "", 0
         self.address = address
         now = time.time()
         core = proxy.core
-        self.record, index = core.choose(address, port, now)
+        self.record, index, server = core.choose(address, port, now)
         self.index = index
-        server = try_server(core.table, index, self.record, core.acls, now)
         if server is None:
             self._connect_next(now)
         else:
@@ -203,7 +210,7 @@ class ClientSide(asyncio.Protocol):
             coro = loop.create_unix_connection(self._factory, server.address)
         else:
             coro = open_upstream(loop, self._factory, server, proxy.core.settings, self.address)
-        proxy.connect_started(self)
+        proxy.connecting[self] = loop.time()  # the sweep times it out (ProxyState.connecting)
         self.connecting = connect = Connect(coro, self._connect_done)
         connect.start()
 
@@ -218,19 +225,20 @@ class ClientSide(asyncio.Protocol):
             # connection_made already queued: the slot was given back by _connect_done
             up.close()
             return
-        self.proxy.connect_ended(self)
+        proxy = self.proxy
+        proxy.connecting.pop(self, None)
         self.connecting = None
         server = self.server
         assert server is not None
         self.up = up
-        self.proxy.core.table.succeed(server)
+        proxy.core.table.succeed(server)
         self._start(up)
 
     def _connect_done(self, error: BaseException) -> None:
         """Fires when the connect failed or timed out."""
         if self.up is not None:
             return
-        self.proxy.connect_ended(self)
+        self.proxy.connecting.pop(self, None)
         self.connecting = None
         server = self.server
         if server is None:
@@ -263,10 +271,14 @@ class ClientSide(asyncio.Protocol):
         proxy = self.proxy
         if proxy.proxy_protocol:
             up.write(proxy_header(proxy.proxy_protocol, self.transport))
-        if proxy.log.active or proxy.core.settings.http:
+        if proxy.core.settings.http or proxy.log.active:
             self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
-        for data in self.pending:
-            ClientSide.data_received(self, data)  # read (and traced, dumped) already
+            for data in self.pending:
+                ClientSide.data_received(self, data)  # read (and traced, dumped) already
+        else:
+            for data in self.pending:  # ClientSide.data_received's plain case, inlined
+                self.sent += len(data)
+                up.write(data)
         self.pending.clear()
         if self.eof_down:
             self._forward_eof(up)
@@ -380,10 +392,6 @@ class ClientSide(asyncio.Protocol):
         else:
             transport.write_eof()
 
-    def upstream_lost(self) -> None:
-        """The upstream socket closed: close the client after its pending writes."""
-        self.transport.close()
-
     def pause_writing(self) -> None:
         """Fires when the client's write buffer is above the high-water mark."""
         if self.up is not None:
@@ -399,14 +407,6 @@ class ClientSide(asyncio.Protocol):
         if not self.eof_down and self.up is not None:
             self.transport.resume_reading()
 
-    def _count(self, server: Server) -> None:
-        """Add the pair's byte counts to the server and client totals (once, at the end)."""
-        received = self.upstream.received if self.upstream is not None else 0
-        server.sx += self.sent
-        server.rx += received
-        self.record.rx += self.sent
-        self.record.sx += received
-
     def connection_lost(self, exc: Exception | None) -> None:
         """Fires when the client socket is closed: close upstream and release the slot."""
         self.closed = True
@@ -416,9 +416,16 @@ class ClientSide(asyncio.Protocol):
             self.connecting.cancel()
         server = self.server
         if server is not None and self.up is not None and not self.released:
+            # the pair's byte counts go to the server and client totals, once, at the end
             self.released = True
             server.conns -= 1
-            self._count(server)
+            sent = self.sent
+            received = self.upstream.received if self.upstream is not None else 0
+            server.sx += sent
+            server.rx += received
+            record = self.record
+            record.rx += sent
+            record.sx += received
         # Drop the references that form cycles (client -> upstream -> client), so the
         # pair is freed by reference counting instead of waiting for the cyclic GC.
         self.up = self.upstream = self.connecting = None

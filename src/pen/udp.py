@@ -140,9 +140,8 @@ class UdpListener(asyncio.DatagramProtocol):
         if len(self.flows) >= core.settings.conn_max:
             return None
         now = time.time()
-        record, first = core.choose(addr[0], addr[1], now)
+        record, first, server = core.choose(addr[0], addr[1], now)
         index = first
-        server = try_server(core.table, index, record, core.acls, now)
         if server is None:
             for index in core.failover(first):
                 server = try_server(core.table, index, record, core.acls, now)
