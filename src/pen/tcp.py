@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
-from .clients import ClientRecord
 from .connect import Connect
 from .httpscan import REFUSED, SWITCH, TUNNEL, Refusal, RequestScanner, StatusWatch
 from .policy import try_server
@@ -199,11 +198,10 @@ class ClientSide(asyncio.Protocol):
     def _connect(self, index: int, server: Server) -> None:
         """Start the upstream connect to ``server``; it counts against its limits from now."""
         proxy = self.proxy
-        record: ClientRecord = self.record
-        record.server = index
+        self.record.server = self.index = index
         server.conns += 1
         server.total += 1
-        self.index, self.server = index, server
+        self.server = server
         self.upstream = self.upstream_class(self)
         loop = proxy.loop
         if server.family == socket.AF_UNIX:
@@ -228,10 +226,8 @@ class ClientSide(asyncio.Protocol):
         proxy = self.proxy
         proxy.connecting.pop(self, None)
         self.connecting = None
-        server = self.server
-        assert server is not None
         self.up = up
-        proxy.core.table.succeed(server)
+        proxy.core.table.succeed(self.server)  # type: ignore[arg-type]  # set by _connect
         self._start(up)
 
     def _connect_done(self, error: BaseException) -> None:
@@ -410,22 +406,24 @@ class ClientSide(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Fires when the client socket is closed: close upstream and release the slot."""
         self.closed = True
-        if self.up is not None:
-            self.up.close()
-        if self.connecting is not None:
+        up = self.up
+        if up is not None:
+            up.close()
+            server = self.server
+            if server is not None and not self.released:
+                # the pair's byte counts go to the server and client totals, once, at the end
+                self.released = True
+                server.conns -= 1
+                sent = self.sent
+                upstream = self.upstream
+                received = upstream.received if upstream is not None else 0
+                server.sx += sent
+                server.rx += received
+                record = self.record
+                record.rx += sent
+                record.sx += received
+        elif self.connecting is not None:
             self.connecting.cancel()
-        server = self.server
-        if server is not None and self.up is not None and not self.released:
-            # the pair's byte counts go to the server and client totals, once, at the end
-            self.released = True
-            server.conns -= 1
-            sent = self.sent
-            received = self.upstream.received if self.upstream is not None else 0
-            server.sx += sent
-            server.rx += received
-            record = self.record
-            record.rx += sent
-            record.sx += received
         # Drop the references that form cycles (client -> upstream -> client), so the
         # pair is freed by reference counting instead of waiting for the cyclic GC.
         self.up = self.upstream = self.connecting = None
