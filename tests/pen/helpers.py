@@ -10,11 +10,14 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from mergelogs.accesslog import format_stamp
 from pen.app import close_server
@@ -331,3 +334,57 @@ def udp_ask(port: int, data: bytes = b"q", source: str = "127.0.0.1", timeout: f
     finally:
         if own:
             sock.close()
+
+
+def https_get(port, path="/"):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as sock:
+        sock.sendall(b"GET %s HTTP/1.0\r\nHost: t\r\n\r\n" % path.encode())
+        data = b""
+        try:
+            while chunk := sock.recv(4096):
+                data += chunk
+        except ssl.SSLError:
+            pass
+    return data.partition(b"\r\n\r\n")[2]
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a page, keyed by name and sorted labels (the parser checks the format)."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def fetch(port: int, request: bytes, source: str = "127.0.0.1") -> bytes:
+    """Send ``request`` and read the whole response until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                  source_address=(source, 0)) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def scrape(port: int) -> dict:
+    reply = fetch(port, b"GET /metrics HTTP/1.1\r\nHost: pen\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"Content-Type: text/plain; version=0.0.4; charset=utf-8" in head
+    return samples(body.decode())

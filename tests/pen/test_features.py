@@ -6,42 +6,12 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
-from .helpers import PEN, Pen, free_port, http_get
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A throwaway self-signed certificate made with the openssl command."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
-
-
-def https_get(port, path="/"):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            ctx.wrap_socket(raw, server_hostname="localhost") as sock:
-        sock.sendall(b"GET %s HTTP/1.0\r\nHost: t\r\n\r\n" % path.encode())
-        data = b""
-        try:
-            while chunk := sock.recv(4096):
-                data += chunk
-        except ssl.SSLError:
-            pass
-    return data.partition(b"\r\n\r\n")[2]
+from .helpers import PEN, Pen, free_port, http_get, https_get
 
 
 def test_tls_termination(tmp_path, certificate, backends, pen):

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from .helpers import UdpResponder, free_port, http_get, udp_ask
-from .test_features import certificate, https_get  # noqa: F401 (certificate: a fixture)
+from .helpers import UdpResponder, free_port, http_get, https_get, udp_ask
 
 DEBIAN_PEN = "/usr/bin/pen"
 DEBIAN_PENCTL = ["/usr/bin/penctl"]

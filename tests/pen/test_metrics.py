@@ -5,23 +5,12 @@ from __future__ import annotations
 import socket
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from pen.config import ServerSpec, Settings
 from pen.logsink import PenLog
 from pen.metrics import escape_label, render, response
 from pen.state import PenState
 
-from .helpers import UdpResponder, free_port, udp_ask
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a page, keyed by name and sorted labels (the parser checks the format)."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
+from .helpers import UdpResponder, fetch, free_port, samples, scrape, udp_ask
 
 
 def by_server(found, name: str) -> dict[str, float]:
@@ -72,25 +61,6 @@ def test_response_answers_get_metrics_only():
     assert response(b"GET /metrics?x=1 HTTP/1.1", lambda: "").startswith(b"HTTP/1.1 200")
     for head in (b"GET / HTTP/1.1", b"POST /metrics HTTP/1.1", b"GET /metricsx HTTP/1.0", b""):
         assert response(head, lambda: "").startswith(b"HTTP/1.1 404 Not Found\r\n")
-
-
-def fetch(port: int, request: bytes, source: str = "127.0.0.1") -> bytes:
-    """Send ``request`` and read the whole response until the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10,
-                                  source_address=(source, 0)) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
-
-
-def scrape(port: int) -> dict:
-    reply = fetch(port, b"GET /metrics HTTP/1.1\r\nHost: pen\r\n\r\n")
-    head, _, body = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 OK")
-    assert b"Content-Type: text/plain; version=0.0.4; charset=utf-8" in head
-    return samples(body.decode())
 
 
 def settle(port: int, done, timeout: float = 10.0) -> dict:

@@ -14,8 +14,7 @@ import pytest
 
 from pen.penlog import parse_line
 
-from .helpers import PEN, Backend, Pen, free_port, http_get
-from .test_badday import read_all
+from .helpers import PEN, Backend, Pen, free_port, http_get, read_all
 
 PENCTL = "/usr/bin/penctl"
 
