@@ -205,7 +205,7 @@ class ProxyState:
 
     def closed(self, conn: ClientSide) -> None:
         """A client connection ended; accept again when there is room."""
-        self.conns.pop(conn, None)
+        self.conns.discard(conn)
         if self.starved:
             self.starved.pop(conn, None)
         waiting = self.waiting

@@ -2,7 +2,7 @@
 number, as a slot of pen's connection table, so ``connection N`` and ``close N`` can name it.
 
 The table is the set of open connections the balancer keeps anyway (a dict: ``add``,
-``pop``, ``len``, iteration); numbers are given when the control port asks, so the data path
+``discard``, ``len``, iteration); numbers are given when the control port asks, so accepting
 pays nothing for them.
 """
 
@@ -51,11 +51,11 @@ NO_TRAFFIC = LiveTraffic({}, {})
 class ConnectionTable(dict[T, None]):
     """The open connections, in accept order, numbered when the control port first looks.
 
-    A dict used as an ordered set: ``add`` (``setdefault``), ``pop(conn, None)`` and ``len``
-    are single C calls, so the data path pays nothing for the numbering. Numbers are handed
-    out, lowest free first and in accept order, to the connections not numbered yet each time
-    one is asked for; a number stays with its connection until it closes. As nobody sees a
-    number before asking, this is the numbering pen's slot table would show.
+    A dict used as an ordered set: ``add`` (``setdefault``) and ``len`` are single C calls,
+    so accepting pays nothing for the numbering. Numbers are handed out, lowest free first
+    and in accept order, to the connections not numbered yet each time one is asked for; a
+    number stays with its connection until ``discard``. As nobody sees a number before
+    asking, this is the numbering pen's slot table would show.
     """
 
     __slots__ = ("_numbers", "_by_number", "_free", "_next")
@@ -74,15 +74,20 @@ class ConnectionTable(dict[T, None]):
         """A snapshot: connections may close while the caller walks them."""
         return iter(list(self.keys()))
 
+    def discard(self, conn: T) -> None:
+        """Forget a closed connection and free its number, if it was given one."""
+        self.pop(conn, None)
+        number = self._numbers.pop(conn, None)
+        if number is not None:
+            del self._by_number[number]
+            heapq.heappush(self._free, number)
+
     def _sync(self) -> None:
-        """Free the numbers of closed connections, then number the new ones."""
-        numbers, by_number, free = self._numbers, self._by_number, self._free
-        for conn in [c for c in numbers if c not in self]:
-            number = numbers.pop(conn)
-            del by_number[number]
-            heapq.heappush(free, number)
+        """Number the connections opened since the last look."""
+        numbers = self._numbers
         if len(numbers) == len(self):
             return
+        by_number, free = self._by_number, self._free
         for conn in self.keys():
             if conn not in numbers:
                 number = heapq.heappop(free) if free else self._next

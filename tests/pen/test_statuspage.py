@@ -16,8 +16,8 @@ def test_connection_numbers_reuse_the_lowest_free_slot():
     for name in "abcd":
         table.add(name)
     assert [table.number(n) for n in "abcd"] == [0, 1, 2, 3]
-    table.pop("b", None)
-    table.pop("c", None)
+    table.discard("b")
+    table.discard("c")
     table.add("e")
     table.add("f")
     table.add("g")
@@ -25,7 +25,7 @@ def test_connection_numbers_reuse_the_lowest_free_slot():
     assert table.numbered(1) == "e" and table.numbered(9) is None and table.number("zz") == -1
     assert len(table) == 5 and "a" in table and "b" not in table
     assert [n for n, _ in table.by_number()] == [0, 1, 2, 3, 4]
-    table.pop("zz", None)  # unknown: nothing happens
+    table.discard("zz")  # unknown: nothing happens
     assert sorted(table) == ["a", "d", "e", "f", "g"]
 
 
