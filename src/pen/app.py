@@ -165,7 +165,7 @@ class ProxyState:
         """Named events: each refusal, idle and head timeouts, descriptor shortages."""
         self.fd_cap = sys.maxsize
         self.waiting: deque[ClientSide] = deque()
-        """Clients accepted beyond the descriptor cap in a burst, paused until one closes."""
+        """Clients accepted beyond -x or the descriptor cap in a burst, paused until one closes."""
         self.starved: dict[ClientSide, float] = {}
         """Clients whose upstream connect found no descriptor, with the time it first failed."""
         self._fd_logged = -math.inf
@@ -187,20 +187,22 @@ class ProxyState:
         """A client connection was accepted (and added to ``conns``) at the -x limit or the
         descriptor cap (ClientSide checks that first): stop accepting.
 
-        :returns: False when the descriptor cap is exceeded (the loop accepts a whole burst
-            before the first connection_made can pause it): the connection waits, paused,
-            until one closes, as its upstream would find no descriptor now.
+        :returns: False beyond the limit: a loop accepts a whole burst before the first
+            connection_made can pause it (asyncio's up to the -m/-q backlog at once), and the
+            connections beyond -x, or beyond the descriptors their upstreams need, wait,
+            paused, until one closes.
         """
         count = len(self.conns) - len(self.waiting)
-        if count >= min(self.core.settings.conn_max, self.fd_cap) and self.server is not None:
+        limit = min(self.core.settings.conn_max, self.fd_cap)
+        if count >= limit and self.server is not None:
             self.server.close()
             self.server = None
         if count >= self.fd_cap:
             self.out_of_descriptors(None)
-            if count > self.fd_cap:
-                conn.transport.pause_reading()
-                self.waiting.append(conn)
-                return False
+        if count > limit:
+            conn.transport.pause_reading()
+            self.waiting.append(conn)
+            return False
         return True
 
     def closed(self, conn: ClientSide) -> None:
@@ -212,7 +214,8 @@ class ProxyState:
         if waiting:
             if conn in waiting:
                 waiting.remove(conn)
-            while waiting and len(self.conns) - len(waiting) < self.fd_cap:
+            limit = min(self.core.settings.conn_max, self.fd_cap)
+            while waiting and len(self.conns) - len(waiting) < limit:
                 ready = waiting.popleft()
                 ready.transport.resume_reading()
                 ready.begin()

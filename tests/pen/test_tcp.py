@@ -309,6 +309,33 @@ def test_x_limit_queues_in_the_kernel_backlog(backends, pen):
             s.close()
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_x_limit_holds_for_a_burst_of_clients(backends, pen, loop):
+    """Clients connecting at once are accepted in one burst (asyncio's loop takes up to the
+    backlog per wake-up): those beyond -x wait without an upstream until one closes."""
+    (echo,) = backends("E", mode="echo")
+    port = free_port()
+    pen(["--loop", loop, "-x", "3", port, echo.spec])
+    socks = []
+    try:
+        for _ in range(40):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            socks.append(sock)
+        time.sleep(1.0)
+        assert echo.accepted <= 3
+        for sock in socks:  # each is served in turn, as the ones before it close
+            sock.settimeout(10)
+            sock.sendall(b"x")
+            assert sock.recv(1) == b"x"
+            sock.close()
+        assert echo.accepted == 40
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def test_half_close_and_large_transfer_with_back_pressure(backends, pen):
     (echo,) = backends("E", mode="echo")
     port = free_port()
