@@ -125,17 +125,23 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     return ctx
 
 
-async def close_server(server: asyncio.Server) -> None:
-    """Stop accepting, let the accepts under way become connections, then close ``server``.
+def stop_accepting(server: asyncio.Server) -> None:
+    """Accept nothing more on ``server`` from now on, and close it on the next loop turn.
 
     Python 3.11's asyncio makes an accepted socket a transport on the next loop turn and
-    drops it, with its socket open, if the server was closed by then.
+    drops it, with its socket open, if the server was closed by then: the accepts under way
+    become connections first.
     """
     loop = asyncio.get_running_loop()
     for sock in server.sockets:
         loop.remove_reader(sock.fileno())
+    loop.call_soon(server.close)
+
+
+async def close_server(server: asyncio.Server) -> None:
+    """Stop accepting, let the accepts under way become connections, then close ``server``."""
+    stop_accepting(server)
     await asyncio.sleep(0)
-    server.close()
 
 
 class ProxyState:
@@ -195,7 +201,7 @@ class ProxyState:
         count = len(self.conns) - len(self.waiting)
         limit = min(self.core.settings.conn_max, self.fd_cap)
         if count >= limit and self.server is not None:
-            self.server.close()
+            stop_accepting(self.server)
             self.server = None
         if count >= self.fd_cap:
             self.out_of_descriptors(None)
@@ -279,7 +285,7 @@ class ProxyState:
         new = open_listener(spec, settings.backlog)
         old, self.listen_sock = self.listen_sock, new
         if self.server is not None:
-            self.server.close()
+            stop_accepting(self.server)
             self.server = None
             self.accepting = False
             self.resuming = self.loop.create_task(self.serve())
