@@ -6,8 +6,9 @@ repeating each run; prints requests/s, p99 latency and the proxy's CPU time per 
 (from /proc, the steadiest figure on a shared machine) per proxy, each the median of the
 repeats, and our ratios to C pen and to the bare proxy. Then, ours beside C pen: resident
 memory per idle connection (``--idle N`` held at once), TLS termination with -E (wrk over
-https, both modes) and UDP request/response datagrams per second (-U, a lock-step client
-over ``--flows`` sockets). Loopback only; every process started here is stopped by pid.
+https, both modes; bare_proxy.py --tls as the ceiling) and UDP request/response datagrams
+per second (-U, a lock-step client over ``--flows`` sockets; bare_udp.py as the ceiling).
+Loopback only; every process started here is stopped by pid.
 
     .venv/bin/python bench/bench_pen.py [--duration 3] [--repeat 3] [--connections 50]
         [--idle 5000] [--flows 32] [--only tcp,memory,tls,udp] [--proxies ours,bare]
@@ -310,10 +311,11 @@ def main() -> int:  # noqa: C901
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                             "-keyout", str(pem), "-out", str(pem), "-days", "2",
                             "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-            ports = {"ours": free_port(), "C pen": free_port()}
+            ports = {"ours": free_port(), "C pen": free_port(), "bare": free_port()}
             commands = {
                 "ours": [*ours, "-x", "4096", "-E", str(pem), str(ports["ours"]), *backends],
                 "C pen": [*cpen, "-x", "4096", "-E", str(pem), str(ports["C pen"]), *backends],
+                "bare": [*bare, "--tls", str(pem), str(ports["bare"]), *backends],
             }
             pids = {name: start(procs, cmd, ports[name], name) for name, cmd in commands.items()}
             tcp_rounds(commands, ports, pids, args, "https")
@@ -322,20 +324,23 @@ def main() -> int:  # noqa: C901
             for port in echo:
                 start(procs, [sys.executable, "-c", UDP_ECHO, str(port)], port, "echo", True)
             udp_backends = [f"127.0.0.1:{port}" for port in echo]
-            ports = {"ours": free_port(), "C pen": free_port()}
-            for name, base in (("ours", ours), ("C pen", cpen)):
-                start(procs, [*base, "-U", str(ports[name]), *udp_backends], ports[name], name,
-                      True)
-            rates: dict[str, list[tuple[float, int]]] = {"ours": [], "C pen": []}
+            ports = {"ours": free_port(), "C pen": free_port(), "bare": free_port()}
+            bare_udp = [sys.executable, str(Path(__file__).with_name("bare_udp.py"))]
+            for name, base in (("ours", [*ours, "-U"]), ("C pen", [*cpen, "-U"]),
+                               ("bare", bare_udp)):
+                start(procs, [*base, str(ports[name]), *udp_backends], ports[name], name, True)
+            rates: dict[str, list[tuple[float, int]]] = {"ours": [], "C pen": [], "bare": []}
             for _ in range(args.repeat):
                 for name in rates:
                     rates[name].append(udp_rate(ports[name], args.duration, args.flows))
+            medians = {name: statistics.median(r[0] for r in runs) for name, runs in rates.items()}
             for name, runs in rates.items():
-                print(f"udp: {name:6} {statistics.median(r[0] for r in runs):9.0f} datagrams/s "
+                print(f"udp: {name:6} {medians[name]:9.0f} datagrams/s "
                       f"answered, {sum(r[1] for r in runs)} lost ({args.flows} flows)")
-            ratio = (statistics.median(r[0] for r in rates["ours"])
-                     / statistics.median(r[0] for r in rates["C pen"]))
-            print(f"udp: ours / C pen {ratio:.2f}x")
+            for peer in ("C pen", "bare"):
+                print(f"udp: ours / {peer} {medians['ours'] / medians[peer]:.2f}x")
+            pairs = [a[0] / b[0] for a, b in zip(rates["ours"], rates["bare"], strict=True)]
+            print("udp: ours / bare per round: " + " ".join(f"{r:.2f}" for r in pairs))
         if "memory" in parts:  # last: its thousands of closed pairs linger on ports
             limit = str(args.idle + 100)
             for name, base in (("ours", [*ours, "-x", limit, "-c", limit]),
