@@ -171,9 +171,9 @@ uvloop.run(main())
 """
 
 
-def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int]:
-    """Answered datagrams per second over ``flows`` lock-step sockets, and datagrams lost
-    (a reply missing for 0.5 s: the flow sends its next one)."""
+def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int, int]:
+    """Answered datagrams per second over ``flows`` lock-step sockets, datagrams lost
+    (a reply missing for 0.5 s: the flow sends its next one) and datagrams answered."""
     selector = selectors.DefaultSelector()
     socks = []
     for _ in range(flows):
@@ -204,7 +204,7 @@ def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int]:
                     lost += 1
                     sock.send(b"q")
                     sent_at[sock] = now
-        return answered / (time.monotonic() - start), lost
+        return answered / (time.monotonic() - start), lost, answered
     finally:
         for sock in socks:
             selector.unregister(sock)
@@ -326,19 +326,27 @@ def main() -> int:  # noqa: C901
             udp_backends = [f"127.0.0.1:{port}" for port in echo]
             ports = {"ours": free_port(), "C pen": free_port(), "bare": free_port()}
             bare_udp = [sys.executable, str(Path(__file__).with_name("bare_udp.py"))]
-            for name, base in (("ours", [*ours, "-U"]), ("C pen", [*cpen, "-U"]),
-                               ("bare", bare_udp)):
-                start(procs, [*base, str(ports[name]), *udp_backends], ports[name], name, True)
-            rates: dict[str, list[tuple[float, int]]] = {"ours": [], "C pen": [], "bare": []}
+            pids = {name: start(procs, [*base, str(ports[name]), *udp_backends], ports[name],
+                                name, True)
+                    for name, base in (("ours", [*ours, "-U"]), ("C pen", [*cpen, "-U"]),
+                                       ("bare", bare_udp))}
+            rates: dict[str, list[tuple[float, int, float]]] = {name: [] for name in pids}
             for _ in range(args.repeat):
                 for name in rates:
-                    rates[name].append(udp_rate(ports[name], args.duration, args.flows))
-            medians = {name: statistics.median(r[0] for r in runs) for name, runs in rates.items()}
+                    before = cpu_seconds(pids[name])
+                    rate, lost, count = udp_rate(ports[name], args.duration, args.flows)
+                    cpu_us = (cpu_seconds(pids[name]) - before) * 1e6 / max(count, 1)
+                    rates[name].append((rate, lost, cpu_us))
+            medians = {name: (statistics.median(r[0] for r in runs),
+                              statistics.median(r[2] for r in runs))
+                       for name, runs in rates.items()}
             for name, runs in rates.items():
-                print(f"udp: {name:6} {medians[name]:9.0f} datagrams/s "
-                      f"answered, {sum(r[1] for r in runs)} lost ({args.flows} flows)")
+                print(f"udp: {name:6} {medians[name][0]:9.0f} datagrams/s "
+                      f"answered, {sum(r[1] for r in runs)} lost ({args.flows} flows), "
+                      f"proxy CPU {medians[name][1]:5.1f} us per answered datagram")
             for peer in ("C pen", "bare"):
-                print(f"udp: ours / {peer} {medians['ours'] / medians[peer]:.2f}x")
+                print(f"udp: ours / {peer} {medians['ours'][0] / medians[peer][0]:.2f}x, "
+                      f"CPU/datagram {medians['ours'][1] / medians[peer][1]:.2f}x")
             pairs = [a[0] / b[0] for a, b in zip(rates["ours"], rates["bare"], strict=True)]
             print("udp: ours / bare per round: " + " ".join(f"{r:.2f}" for r in pairs))
         if "memory" in parts:  # last: its thousands of closed pairs linger on ports
