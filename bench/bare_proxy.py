@@ -7,17 +7,24 @@ connect driver), relay and close.
 With ``--half-close`` it also passes each side's EOF on and closes once both sides ended,
 as pen (and C pen, and HAProxy in tcp mode) do: the same ceiling for pen's close semantics.
 
-    python bench/bare_proxy.py [--half-close] PORT HOST:PORT [HOST:PORT ...]
+With ``--tls CERT.pem`` (certificate and key in one file, as pen's -E) it terminates TLS on
+the listener with the context pen builds for -E (pen.app.tls_context itself, so protocol,
+options, ciphers and session settings are the same): the ceiling for pen -E.
+
+    python bench/bare_proxy.py [--half-close] [--tls CERT.pem] PORT HOST:PORT [HOST:PORT ...]
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 import sys
 
 import uvloop
 
+from pen.app import tls_context
+from pen.config import TlsSettings
 from pen.connect import Connect
 
 
@@ -99,21 +106,28 @@ class Downstream(asyncio.Protocol):
         return True
 
 
-async def serve(port: int, targets: list[tuple[str, int]]) -> None:
+async def serve(port: int, targets: list[tuple[str, int]], tls: ssl.SSLContext | None) -> None:
     Downstream.targets = itertools.cycle(targets)
     server = await asyncio.get_running_loop().create_server(Downstream, "0.0.0.0", port,
-                                                            backlog=4096)
+                                                            backlog=4096, ssl=tls)
     await server.serve_forever()
 
 
 def main() -> None:
     args = sys.argv[1:]
-    if args[0] == "--half-close":
-        Downstream.upstream = HalfCloseUpstream
-        args = args[1:]
+    tls = None
+    while args[0].startswith("--"):
+        if args[0] == "--half-close":
+            Downstream.upstream = HalfCloseUpstream
+            args = args[1:]
+        elif args[0] == "--tls":
+            tls = tls_context(TlsSettings(cert=args[1]))
+            args = args[2:]
+        else:
+            sys.exit(f"bare_proxy.py: unknown option {args[0]}")
     port = int(args[0])
     targets = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in args[1:])]
-    uvloop.run(serve(port, targets))
+    uvloop.run(serve(port, targets, tls))
 
 
 if __name__ == "__main__":

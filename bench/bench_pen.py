@@ -6,8 +6,9 @@ repeating each run; prints requests/s, p99 latency and the proxy's CPU time per 
 (from /proc, the steadiest figure on a shared machine) per proxy, each the median of the
 repeats, and our ratios to C pen and to the bare proxy. Then, ours beside C pen: resident
 memory per idle connection (``--idle N`` held at once), TLS termination with -E (wrk over
-https, both modes) and UDP request/response datagrams per second (-U, a lock-step client
-over ``--flows`` sockets). Loopback only; every process started here is stopped by pid.
+https, both modes; bare_proxy.py --tls as the ceiling) and UDP request/response datagrams
+per second (-U, a lock-step client over ``--flows`` sockets; bare_udp.py as the ceiling).
+Loopback only; every process started here is stopped by pid.
 
     .venv/bin/python bench/bench_pen.py [--duration 3] [--repeat 3] [--connections 50]
         [--idle 5000] [--flows 32] [--only tcp,memory,tls,udp] [--proxies ours,bare]
@@ -170,9 +171,9 @@ uvloop.run(main())
 """
 
 
-def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int]:
-    """Answered datagrams per second over ``flows`` lock-step sockets, and datagrams lost
-    (a reply missing for 0.5 s: the flow sends its next one)."""
+def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int, int]:
+    """Answered datagrams per second over ``flows`` lock-step sockets, datagrams lost
+    (a reply missing for 0.5 s: the flow sends its next one) and datagrams answered."""
     selector = selectors.DefaultSelector()
     socks = []
     for _ in range(flows):
@@ -203,7 +204,7 @@ def udp_rate(port: int, duration: float, flows: int) -> tuple[float, int]:
                     lost += 1
                     sock.send(b"q")
                     sent_at[sock] = now
-        return answered / (time.monotonic() - start), lost
+        return answered / (time.monotonic() - start), lost, answered
     finally:
         for sock in socks:
             selector.unregister(sock)
@@ -310,10 +311,11 @@ def main() -> int:  # noqa: C901
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                             "-keyout", str(pem), "-out", str(pem), "-days", "2",
                             "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-            ports = {"ours": free_port(), "C pen": free_port()}
+            ports = {"ours": free_port(), "C pen": free_port(), "bare": free_port()}
             commands = {
                 "ours": [*ours, "-x", "4096", "-E", str(pem), str(ports["ours"]), *backends],
                 "C pen": [*cpen, "-x", "4096", "-E", str(pem), str(ports["C pen"]), *backends],
+                "bare": [*bare, "--tls", str(pem), str(ports["bare"]), *backends],
             }
             pids = {name: start(procs, cmd, ports[name], name) for name, cmd in commands.items()}
             tcp_rounds(commands, ports, pids, args, "https")
@@ -322,20 +324,31 @@ def main() -> int:  # noqa: C901
             for port in echo:
                 start(procs, [sys.executable, "-c", UDP_ECHO, str(port)], port, "echo", True)
             udp_backends = [f"127.0.0.1:{port}" for port in echo]
-            ports = {"ours": free_port(), "C pen": free_port()}
-            for name, base in (("ours", ours), ("C pen", cpen)):
-                start(procs, [*base, "-U", str(ports[name]), *udp_backends], ports[name], name,
-                      True)
-            rates: dict[str, list[tuple[float, int]]] = {"ours": [], "C pen": []}
+            ports = {"ours": free_port(), "C pen": free_port(), "bare": free_port()}
+            bare_udp = [sys.executable, str(Path(__file__).with_name("bare_udp.py"))]
+            pids = {name: start(procs, [*base, str(ports[name]), *udp_backends], ports[name],
+                                name, True)
+                    for name, base in (("ours", [*ours, "-U"]), ("C pen", [*cpen, "-U"]),
+                                       ("bare", bare_udp))}
+            rates: dict[str, list[tuple[float, int, float]]] = {name: [] for name in pids}
             for _ in range(args.repeat):
                 for name in rates:
-                    rates[name].append(udp_rate(ports[name], args.duration, args.flows))
+                    before = cpu_seconds(pids[name])
+                    rate, lost, count = udp_rate(ports[name], args.duration, args.flows)
+                    cpu_us = (cpu_seconds(pids[name]) - before) * 1e6 / max(count, 1)
+                    rates[name].append((rate, lost, cpu_us))
+            medians = {name: (statistics.median(r[0] for r in runs),
+                              statistics.median(r[2] for r in runs))
+                       for name, runs in rates.items()}
             for name, runs in rates.items():
-                print(f"udp: {name:6} {statistics.median(r[0] for r in runs):9.0f} datagrams/s "
-                      f"answered, {sum(r[1] for r in runs)} lost ({args.flows} flows)")
-            ratio = (statistics.median(r[0] for r in rates["ours"])
-                     / statistics.median(r[0] for r in rates["C pen"]))
-            print(f"udp: ours / C pen {ratio:.2f}x")
+                print(f"udp: {name:6} {medians[name][0]:9.0f} datagrams/s "
+                      f"answered, {sum(r[1] for r in runs)} lost ({args.flows} flows), "
+                      f"proxy CPU {medians[name][1]:5.1f} us per answered datagram")
+            for peer in ("C pen", "bare"):
+                print(f"udp: ours / {peer} {medians['ours'][0] / medians[peer][0]:.2f}x, "
+                      f"CPU/datagram {medians['ours'][1] / medians[peer][1]:.2f}x")
+            pairs = [a[0] / b[0] for a, b in zip(rates["ours"], rates["bare"], strict=True)]
+            print("udp: ours / bare per round: " + " ".join(f"{r:.2f}" for r in pairs))
         if "memory" in parts:  # last: its thousands of closed pairs linger on ports
             limit = str(args.idle + 100)
             for name, base in (("ours", [*ours, "-x", limit, "-c", limit]),
