@@ -212,27 +212,33 @@ class ProxyState:
         return True
 
     def closed(self, conn: ClientSide) -> None:
-        """A client connection ended; accept again when there is room."""
+        """A client connection ended; let a waiting one go on, accept again when there is room."""
         self.conns.discard(conn)
         if self.starved:
             self.starved.pop(conn, None)
         waiting = self.waiting
-        if waiting:
-            if conn in waiting:
-                waiting.remove(conn)
-            limit = min(self.core.settings.conn_max, self.fd_cap)
-            while waiting and len(self.conns) - len(waiting) < limit:
-                ready = waiting.popleft()
-                ready.transport.resume_reading()
-                ready.begin()
-        if (
-            self.server is None
-            and self.accepting
-            and not self.stopping
-            and len(self.conns) < min(self.core.settings.conn_max, self.fd_cap)
-        ):
+        if waiting and conn in waiting:
+            waiting.remove(conn)
+        if waiting or self.server is None:
+            self.make_room()
+
+    def make_room(self) -> None:
+        """Let waiting clients go on, and accept again, as far as -x and the descriptor cap
+        allow (after a close, or when ``conn_max`` grew)."""
+        limit = min(self.core.settings.conn_max, self.fd_cap)
+        waiting = self.waiting
+        while waiting and len(self.conns) - len(waiting) < limit:
+            ready = waiting.popleft()
+            ready.transport.resume_reading()
+            ready.begin()
+        if self.server is None and self.accepting and not self.stopping and \
+                len(self.conns) < limit:
             self.accepting = False
             self.resuming = self.loop.create_task(self.serve())
+
+    def conn_max_changed(self) -> None:
+        """``conn_max N`` grew -x: the room is used at once, not at the next close."""
+        self.make_room()
 
     async def serve(self) -> None:
         """Accept on a duplicate of the listening socket.

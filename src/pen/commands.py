@@ -87,6 +87,17 @@ def _grow_setting(name: str) -> Handler:
     return handler
 
 
+_GROW_CONN_MAX = _grow_setting("conn_max")
+
+
+def _conn_max(state: PenState, args: list[str], now: float) -> str:
+    """``conn_max [N]``: grow -x; clients waiting for a slot go on at once."""
+    reply = _GROW_CONN_MAX(state, args, now)
+    if args:
+        state.hooks.conn_max_changed()
+    return reply
+
+
 def _sync(state: PenState) -> None:
     """Push settings that the tables keep a copy of."""
     settings = state.settings
@@ -493,7 +504,7 @@ HANDLERS: dict[str, Handler] = {
     "blacklist": _number_setting("blacklist", 0),
     "client_acl": _acl_setting("client_acl"),
     "clients_max": _grow_setting("clients_max"),
-    "conn_max": _grow_setting("conn_max"),
+    "conn_max": _conn_max,
     "control": _control,
     "close": _close,
     "connection": _connection,

@@ -58,6 +58,9 @@ class Hooks(Protocol):
     def idlers_changed(self) -> int:
         """Open or close idlers to match settings.idlers; returns how many are open."""
 
+    def conn_max_changed(self) -> None:
+        """settings.conn_max grew: let clients waiting for a slot go on, accept again."""
+
     def source_error(self, address: str) -> str | None:
         """Why upstream sockets cannot be bound to ``address``, None if they can."""
 
@@ -109,6 +112,9 @@ class NullHooks:
     def idlers_changed(self) -> int:
         """Idlers start with the balancer."""
         return 0
+
+    def conn_max_changed(self) -> None:
+        """The balancer applies -x when it starts."""
 
     def source_error(self, address: str) -> str | None:
         """Checked when the balancer starts connecting."""

@@ -127,6 +127,21 @@ def test_a_listener_paused_by_x_moves_and_serves_once_a_slot_frees(pen, backends
     assert refused(old)
 
 
+@pytest.mark.parametrize("command", [None, [DEBIAN_PEN]], ids=["ours", "debian"])
+def test_conn_max_grown_at_run_time_serves_a_waiting_client_at_once(pen, backends, command):
+    """With -x 1 full, a second client waits; ``conn_max 2`` lets it in while the first one
+    is still open (pen's loop looks at the limit each turn; ours did at the next close)."""
+    (a,) = backends("A")
+    port, ctl = free_port(), free_port()
+    pen(["-u", "root", "-x", "1", "-C", f"127.0.0.1:{ctl}", f"127.0.0.1:{port}", a.spec],
+        command=command)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+        assert keepalive_get(held) == b"A"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as waiting:
+            assert ask(ctl, "conn_max 2") == "2\n"
+            assert keepalive_get(waiting) == b"A"
+
+
 def test_debian_pen_exits_on_a_busy_address(pen, backends):
     """What ours does differently, measured: pen 0.34.1 prints "can't bind local address",
     answers nothing and exits 1."""
