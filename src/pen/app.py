@@ -163,8 +163,6 @@ class ProxyState:
         self.stopping = False
         self.stop_event = asyncio.Event()
         self.connecting: dict[ClientSide, float] = {}
-        """Upstream connects in progress, oldest first, with loop.time() at their start
-        (ClientSide adds and removes them)."""
         self.resuming: asyncio.Task[None] | None = None
         self.sweeper = loop.call_later(SWEEP, self._sweep_connects)
         self.counts = dict.fromkeys(EVENTS, 0)
@@ -190,15 +188,16 @@ class ProxyState:
 
     # -- connection accounting, the -x limit and the descriptor cap ------------------------
     def opened(self, conn: ClientSide) -> bool:
-        """A client connection was accepted (and added to ``conns``) at the -x limit or the
-        descriptor cap (ClientSide checks that first): stop accepting.
+        """A client connection was accepted; stop accepting when the table is full.
 
         :returns: False beyond the limit: a loop accepts a whole burst before the first
             connection_made can pause it (asyncio's up to the -m/-q backlog at once), and the
             connections beyond -x, or beyond the descriptors their upstreams need, wait,
             paused, until one closes.
         """
-        count = len(self.conns) - len(self.waiting)
+        conns = self.conns
+        conns.add(conn)
+        count = len(conns) - len(self.waiting)
         limit = min(self.core.settings.conn_max, self.fd_cap)
         if count >= limit and self.server is not None:
             stop_accepting(self.server)
@@ -370,6 +369,14 @@ class ProxyState:
             conn.refuse(HEAD_TIMEOUT)
 
     # -- connect timeouts -------------------------------------------------------------------
+    def connect_started(self, conn: ClientSide) -> None:
+        """Note an upstream connect; the sweep cancels it after the -t timeout."""
+        self.connecting[conn] = self.loop.time()
+
+    def connect_ended(self, conn: ClientSide) -> None:
+        """The connect finished either way."""
+        self.connecting.pop(conn, None)
+
     def _sweep_connects(self) -> None:
         """Cancel connects older than the timeout.
 

@@ -60,8 +60,7 @@ class ClientTable:
         """
         records = self._records
         record = records.get(address)
-        tracking = self.tracking
-        if record is None or (tracking > 0 and record.last + tracking < now):  # expired()
+        if record is None or self.expired(record, now):
             if record is None:
                 while len(records) >= self.size:
                     records.popitem(last=False)

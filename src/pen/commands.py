@@ -169,8 +169,6 @@ def _server(state: PenState, args: list[str], now: float) -> str:
     except PenError as exc:
         return f"server {index}: {exc}\n"
     server = state.table.grow(index)
-    server.move(str(changes.pop("address", server.address)),
-                int(changes.pop("port", server.port)), int(changes.pop("family", server.family)))
     for field, setting in changes.items():
         setattr(server, field, setting)
     if blacklist is not None:

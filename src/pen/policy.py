@@ -46,14 +46,11 @@ def hash_key(address: str, port: int, roundrobin: bool) -> int:
 
 def round_robin(table: ServerTable, now: float) -> int:
     """The next available server after the cursor (wrapping, the cursor's own server last)."""
-    servers = table.servers
-    n = len(servers)
+    n = len(table.servers)
     index = table.cursor
-    blacklist = table.blacklist_time
     for _ in range(n):
         index = index + 1 if index + 1 < n else 0
-        server = servers[index]
-        if now - server.status >= blacklist and not server.unused:  # table.available, inlined
+        if table.available(index, now):
             table.cursor = index
             return index
     return NO_SERVER
@@ -119,13 +116,12 @@ def try_server(
     Refused: no such server, an unused slot, a blacklisted server, a per-server ACL that
     denies the client, or a full server (``maxc``; ``hard`` for the client's own server).
     """
-    servers = table.servers
-    server = servers[index] if 0 <= index < len(servers) else table.get(index)
-    if server is None or table.blacklisted(server, now) or server.unused:
+    server = table.get(index)
+    if server is None or server.unused or table.blacklisted(server, now):
         return None
     if server.acl >= 0 and not acls.permits(server.acl, client.address):
         return None
-    if server.maxc and not table.admits(server, client.server == index):
+    if not table.admits(server, client.server == index):
         return None
     return server
 

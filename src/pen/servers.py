@@ -41,20 +41,13 @@ class Server:
     rx: int = 0
     status: float = -math.inf
     """Time of the last failure; blacklisted while younger than the blacklist time."""
-    unused: bool = field(init=False)
-    """An unusable slot: no address or port (pen's 0.0.0.0 placeholder); paths need no port.
-    A field, not a property, as selection reads it per connection: ``move`` keeps it."""
 
-    def __post_init__(self) -> None:
-        self.move(self.address, self.port, self.family)
-
-    def move(self, address: str, port: int, family: int) -> None:
-        """Point the slot at another backend (``server N address A port P``)."""
-        self.address, self.port, self.family = address, port, family
-        if family == socket.AF_UNIX:
-            self.unused = not address
-        else:
-            self.unused = port == 0 or address in ("", "0.0.0.0")
+    @property
+    def unused(self) -> bool:
+        """An unusable slot: no address or port (pen's 0.0.0.0 placeholder); paths need no port."""
+        if self.family == socket.AF_UNIX:
+            return not self.address
+        return self.port == 0 or self.address in ("", "0.0.0.0")
 
 
 @dataclass(slots=True)

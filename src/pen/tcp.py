@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
+from .clients import ClientRecord
 from .connect import Connect
 from .httpscan import REFUSED, SWITCH, TUNNEL, Refusal, RequestScanner, StatusWatch
 from .policy import try_server
@@ -78,8 +79,8 @@ class ServerSide(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Fires when the upstream socket is closed: close the client after its pending writes."""
-        self.client.transport.close()
+        """Fires when the upstream socket is closed."""
+        self.client.upstream_lost()
 
     def pause_writing(self) -> None:
         """Fires when the backend's write buffer is above the high-water mark."""
@@ -157,22 +158,14 @@ class ClientSide(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Fires for each accepted client: choose a server and start the connect."""
         self.transport = transport  # type: ignore[assignment]  # (cast is a call)
-        proxy = self.proxy
-        conns = proxy.conns
-        conns.add(self)
-        # below both caps (the common case) nothing more is checked; at a cap, opened() decides
-        if len(conns) < proxy.fd_cap and len(conns) < proxy.core.settings.conn_max or \
-                proxy.opened(self):
+        if self.proxy.opened(self):
             self.begin()
 
     def begin(self) -> None:
         """Choose a server and start the connect (at once, or once descriptors are back)."""
         proxy = self.proxy
         peer = self.transport.get_extra_info("peername")
-        try:
-            address, port = peer[0], peer[1]
-        except (TypeError, IndexError):  # a Unix peer: "" or None
-            address, port = "", 0
+        address, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
         self.address = address
         now = time.time()
         core = proxy.core
@@ -198,17 +191,18 @@ class ClientSide(asyncio.Protocol):
     def _connect(self, index: int, server: Server) -> None:
         """Start the upstream connect to ``server``; it counts against its limits from now."""
         proxy = self.proxy
-        self.record.server = self.index = index
+        record: ClientRecord = self.record
+        record.server = index
         server.conns += 1
         server.total += 1
-        self.server = server
+        self.index, self.server = index, server
         self.upstream = self.upstream_class(self)
         loop = proxy.loop
         if server.family == socket.AF_UNIX:
             coro = loop.create_unix_connection(self._factory, server.address)
         else:
             coro = open_upstream(loop, self._factory, server, proxy.core.settings, self.address)
-        proxy.connecting[self] = loop.time()  # the sweep times it out (ProxyState.connecting)
+        proxy.connect_started(self)
         self.connecting = connect = Connect(coro, self._connect_done)
         connect.start()
 
@@ -223,18 +217,19 @@ class ClientSide(asyncio.Protocol):
             # connection_made already queued: the slot was given back by _connect_done
             up.close()
             return
-        proxy = self.proxy
-        proxy.connecting.pop(self, None)
+        self.proxy.connect_ended(self)
         self.connecting = None
+        server = self.server
+        assert server is not None
         self.up = up
-        proxy.core.table.succeed(self.server)  # type: ignore[arg-type]  # set by _connect
+        self.proxy.core.table.succeed(server)
         self._start(up)
 
     def _connect_done(self, error: BaseException) -> None:
         """Fires when the connect failed or timed out."""
         if self.up is not None:
             return
-        self.proxy.connecting.pop(self, None)
+        self.proxy.connect_ended(self)
         self.connecting = None
         server = self.server
         if server is None:
@@ -267,14 +262,10 @@ class ClientSide(asyncio.Protocol):
         proxy = self.proxy
         if proxy.proxy_protocol:
             up.write(proxy_header(proxy.proxy_protocol, self.transport))
-        if proxy.core.settings.http or proxy.log.active:
+        if proxy.log.active or proxy.core.settings.http:
             self.scanner = RequestScanner(self.address, proxy.scheme, proxy.http)
-            for data in self.pending:
-                ClientSide.data_received(self, data)  # read (and traced, dumped) already
-        else:
-            for data in self.pending:  # ClientSide.data_received's plain case, inlined
-                self.sent += len(data)
-                up.write(data)
+        for data in self.pending:
+            ClientSide.data_received(self, data)  # read (and traced, dumped) already
         self.pending.clear()
         if self.eof_down:
             self._forward_eof(up)
@@ -388,6 +379,10 @@ class ClientSide(asyncio.Protocol):
         else:
             transport.write_eof()
 
+    def upstream_lost(self) -> None:
+        """The upstream socket closed: close the client after its pending writes."""
+        self.transport.close()
+
     def pause_writing(self) -> None:
         """Fires when the client's write buffer is above the high-water mark."""
         if self.up is not None:
@@ -403,27 +398,26 @@ class ClientSide(asyncio.Protocol):
         if not self.eof_down and self.up is not None:
             self.transport.resume_reading()
 
+    def _count(self, server: Server) -> None:
+        """Add the pair's byte counts to the server and client totals (once, at the end)."""
+        received = self.upstream.received if self.upstream is not None else 0
+        server.sx += self.sent
+        server.rx += received
+        self.record.rx += self.sent
+        self.record.sx += received
+
     def connection_lost(self, exc: Exception | None) -> None:
         """Fires when the client socket is closed: close upstream and release the slot."""
         self.closed = True
-        up = self.up
-        if up is not None:
-            up.close()
-            server = self.server
-            if server is not None and not self.released:
-                # the pair's byte counts go to the server and client totals, once, at the end
-                self.released = True
-                server.conns -= 1
-                sent = self.sent
-                upstream = self.upstream
-                received = upstream.received if upstream is not None else 0
-                server.sx += sent
-                server.rx += received
-                record = self.record
-                record.rx += sent
-                record.sx += received
-        elif self.connecting is not None:
+        if self.up is not None:
+            self.up.close()
+        if self.connecting is not None:
             self.connecting.cancel()
+        server = self.server
+        if server is not None and self.up is not None and not self.released:
+            self.released = True
+            server.conns -= 1
+            self._count(server)
         # Drop the references that form cycles (client -> upstream -> client), so the
         # pair is freed by reference counting instead of waiting for the cyclic GC.
         self.up = self.upstream = self.connecting = None
